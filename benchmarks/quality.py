@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Near-duplicate quality of dupgate against perceptual hashes, in one run, on one table.
+
+Usage: python benchmarks/quality.py DATASET_DIR [--backend local|gemini] [--json]
+       [--evaluate-path PATH] [--no-baselines]
+
+DATASET_DIR holds images/ and labels.json as written by ../shared/bench/build_public.py.
+dupgate is measured through its real code path: every file is decoded with
+dupgate_hook.images.load (as the hook does), embedded in batches by the configured backend,
+and the full matrix comes from backend.similarity. imagehash pHash and dHash (score =
+1 - hamming/64, default threshold <= 10 bits) and czkawka (if the `czkawka` package is
+installed; same scoring) run on the same files. Metrics are those of evaluate.py, imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import importlib.util
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_EVALUATE = REPO.parent / "shared" / "bench" / "evaluate.py"
+HASH_BITS = 64
+HASH_THRESHOLD = 1 - 10 / HASH_BITS  # <= 10 differing bits
+THREADS = 2
+
+
+def load_evaluate(path: Path) -> Callable[..., dict[str, Any]]:
+    spec = importlib.util.spec_from_file_location("dupgate_bench_evaluate", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot import evaluate.py from {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fn: Callable[..., dict[str, Any]] = module.evaluate
+    return fn
+
+
+def run_dupgate(paths: list[str], backend_name: str) -> tuple[np.ndarray, float, float]:
+    """(similarity matrix, default threshold, images/s of decode+embed) via dupgate's code."""
+    sys.path.insert(0, str(REPO))
+    from dupgate_hook.backends import get_backend
+    from dupgate_hook.backends.base import BackendSettings
+    from dupgate_hook.images import load
+
+    backend = get_backend(BackendSettings(name=backend_name))
+    start = time.perf_counter()
+    rows = []
+    with ThreadPoolExecutor(THREADS) as pool:
+        for s in range(0, len(paths), backend.batch_size):
+            batch = paths[s:s + backend.batch_size]
+            images = list(pool.map(lambda p: load(p, backend.input_side).image, batch))
+            rows.append(backend.embed(images))
+    elapsed = time.perf_counter() - start
+    # The manifest keeps float16: score what the hook would actually compare.
+    vectors = np.concatenate(rows).astype(np.float16)
+    sim = np.asarray(backend.similarity(vectors, vectors), dtype=np.float64)
+    return sim, float(backend.default_threshold), len(paths) / elapsed
+
+
+def _hamming_similarity(bits: np.ndarray) -> np.ndarray:
+    """bits: (n, 64) of 0/1 -> 1 - hamming/64 for every pair."""
+    b = bits.astype(np.float32)
+    agree = b @ b.T + (1 - b) @ (1 - b).T
+    return np.asarray(agree / HASH_BITS, dtype=np.float64)
+
+
+def run_imagehash(paths: list[str], kind: str) -> tuple[np.ndarray, float, float] | None:
+    try:
+        import imagehash
+        from PIL import Image
+    except ImportError:
+        return None
+    fn = {"phash": imagehash.phash, "dhash": imagehash.dhash}[kind]
+
+    def one(p: str) -> np.ndarray:
+        with Image.open(p) as im:
+            return np.asarray(fn(im).hash, dtype=np.uint8).reshape(-1)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(THREADS) as pool:
+        bits = np.stack(list(pool.map(one, paths)))
+    rate = len(paths) / (time.perf_counter() - start)
+    return _hamming_similarity(bits), HASH_THRESHOLD, rate
+
+
+def run_czkawka(paths: list[str]) -> tuple[np.ndarray, float, float] | None:
+    """czkawka's 64-bit hash through the `czkawka` PyPI bindings, if installed."""
+    try:
+        czkawka: Any = importlib.import_module("czkawka")
+    except ImportError:
+        return None
+    finder = czkawka.ImageSimilarity()
+
+    def one(p: str) -> np.ndarray:
+        text = finder.hash_image(p)
+        raw = base64.b64decode(text + "=" * (-len(text) % 4))
+        return np.unpackbits(np.frombuffer(raw, dtype=np.uint8))
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(THREADS) as pool:
+        bits = np.stack(list(pool.map(one, paths)))
+    rate = len(paths) / (time.perf_counter() - start)
+    if bits.shape[1] != HASH_BITS:
+        return None
+    return _hamming_similarity(bits), HASH_THRESHOLD, rate
+
+
+def format_table(results: dict[str, dict[str, Any]]) -> str:
+    kinds = sorted({k for r in results.values() for k in r["recall_by_kind"]})
+    cols = ["threshold", "precision", "recall", "f1", "ap", "best_f1", "gate_precision",
+            "gate_recall", *kinds, "images_per_s"]
+    heads = [c.replace("edit:", "").replace("natural:", "") for c in cols]
+    width = max(len(h) for h in heads) + 1
+    lines = ["metric".ljust(width) + "".join(name.rjust(11) for name in results)]
+    for i, col in enumerate(cols):
+        head = heads[i]
+        cells = []
+        for r in results.values():
+            v = r["recall_by_kind"].get(col) if col in kinds else r.get(col)
+            cells.append("-" if v is None else f"{v:.3f}" if col != "images_per_s" else f"{v:.0f}")
+        lines.append(head.ljust(width) + "".join(c.rjust(11) for c in cells))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dataset", type=Path)
+    ap.add_argument("--backend", default="local", choices=["local", "gemini"])
+    ap.add_argument("--evaluate-path", type=Path, default=DEFAULT_EVALUATE)
+    ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    ap.add_argument("--no-baselines", action="store_true", help="only measure dupgate")
+    args = ap.parse_args(argv)
+
+    evaluate = load_evaluate(args.evaluate_path)
+    labels = json.loads((args.dataset / "labels.json").read_text())
+    names = sorted(os.listdir(args.dataset / "images"))
+    paths = [str(args.dataset / "images" / n) for n in names]
+
+    runs: dict[str, Callable[[], tuple[np.ndarray, float, float] | None]] = {
+        f"dupgate-{args.backend}": lambda: run_dupgate(paths, args.backend),
+    }
+    skipped: dict[str, str] = {}
+    if not args.no_baselines:
+        runs["pHash"] = lambda: run_imagehash(paths, "phash")
+        runs["dHash"] = lambda: run_imagehash(paths, "dhash")
+        runs["czkawka"] = lambda: run_czkawka(paths)
+    results: dict[str, dict[str, Any]] = {}
+    for name, run in runs.items():
+        out = run()
+        if out is None:
+            skipped[name] = "package not installed (pip install imagehash / czkawka)"
+            continue
+        sim, threshold, rate = out
+        r = evaluate(names, sim, labels, threshold)
+        r["images_per_s"] = round(rate, 1)
+        results[name] = r
+    if args.json:
+        print(json.dumps({"dataset": str(args.dataset), "images": len(names),
+                          "results": results, "skipped": skipped}, indent=1))
+    else:
+        print(f"{len(names)} images, {sum(len(g) * (len(g) - 1) // 2 for g in labels['groups'])}"
+              f" positive pairs; default thresholds; recall per kind at that threshold")
+        print(format_table(results))
+        for name, why in skipped.items():
+            print(f"skipped {name}: {why}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Throughput of dupgate's `local` backend against imagehash pHash and the decode floor.
+
+Usage: python benchmarks/speed.py DIR [--repeat N] [--hook-images 10000]
+
+DIR is a dataset folder (with images/) or any folder of images. In one run, on the same
+files, with 2 threads each: (a) decode-only floor: Pillow opening and fully loading every
+file; (b) imagehash pHash; (c) dupgate local: dupgate_hook.images.load + backend.embed.
+Then, if the dupgate CLI and pre-commit are installed, the wall time of
+`pre-commit run dupgate --files one.png` in a scratch repo whose manifest holds
+--hook-images images, against `pre-commit run check-added-large-files --files one.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+THREADS = 2
+
+
+def image_files(root: Path) -> list[str]:
+    base = root / "images" if (root / "images").is_dir() else root
+    sys.path.insert(0, str(REPO))
+    from dupgate_hook.images import is_image_path
+
+    return sorted(str(p) for p in base.rglob("*") if p.is_file() and is_image_path(str(p)))
+
+
+def rate(fn: object, paths: list[str], repeat: int) -> float:
+    """Best images/s over `repeat` runs of fn over all paths with THREADS threads."""
+    best = 0.0
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn(paths)  # type: ignore[operator]
+        best = max(best, len(paths) / (time.perf_counter() - start))
+    return best
+
+
+def decode_floor(paths: list[str]) -> None:
+    from PIL import Image
+
+    def one(p: str) -> None:
+        with Image.open(p) as im:
+            im.load()
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(one, paths))
+
+
+def phash(paths: list[str]) -> None:
+    import imagehash
+    from PIL import Image
+
+    def one(p: str) -> object:
+        with Image.open(p) as im:
+            return imagehash.phash(im)
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(one, paths))
+
+
+def dupgate_local(paths: list[str]) -> None:
+    from dupgate_hook.backends import get_backend
+    from dupgate_hook.backends.base import BackendSettings
+    from dupgate_hook.images import load
+
+    backend = get_backend(BackendSettings(name="local"))
+    with ThreadPoolExecutor(THREADS) as pool:
+        for s in range(0, len(paths), backend.batch_size):
+            batch = paths[s:s + backend.batch_size]
+            backend.embed(list(pool.map(lambda p: load(p, backend.input_side).image, batch)))
+
+
+def hook_timing(paths: list[str], n_images: int) -> str:
+    """pre-commit wall times, or the reason they were skipped."""
+    if shutil.which("pre-commit") is None or shutil.which("dupgate") is None:
+        return "skipped: needs `pre-commit` and the `dupgate` CLI on PATH"
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix="dupgate-speed-"))
+    try:
+
+        def run(*cmd: str) -> None:
+            subprocess.run(cmd, cwd=work, check=True, capture_output=True)
+
+        run("git", "init", "-q")
+        (work / "img").mkdir()
+        for i in range(n_images):  # copies are fine: the manifest is keyed by content
+            src = paths[i % len(paths)]
+            shutil.copy(src, work / "img" / f"{i:05d}{Path(src).suffix}")
+        (work / ".pre-commit-config.yaml").write_text(
+            "repos:\n- repo: local\n  hooks:\n  - id: dupgate\n    name: dupgate\n"
+            "    entry: dupgate check\n    language: system\n    types: [image]\n"
+            "- repo: https://github.com/pre-commit/pre-commit-hooks\n  rev: v4.6.0\n"
+            "  hooks:\n  - id: check-added-large-files\n")
+        run("git", "add", "-A")
+        init = subprocess.run(["dupgate", "init"], cwd=work, capture_output=True)
+        if init.returncode not in (0, 3):
+            return f"skipped: `dupgate init` failed: {init.stderr.decode()[-200:]}"
+        run("git", "add", "-A")
+        run("git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "base")
+        shutil.copy(paths[0], work / "one.png")
+        run("git", "add", "one.png")
+        times = {}
+        for hook in ("check-added-large-files", "dupgate"):
+            subprocess.run(["pre-commit", "run", hook, "--files", "one.png"], cwd=work,
+                           capture_output=True)  # warm-up (installs hook envs)
+            start = time.perf_counter()
+            subprocess.run(["pre-commit", "run", hook, "--files", "one.png"], cwd=work,
+                           capture_output=True)
+            times[hook] = time.perf_counter() - start
+        ratio = times["dupgate"] / times["check-added-large-files"]
+        return (f"pre-commit run dupgate: {times['dupgate']:.2f}s; check-added-large-files: "
+                f"{times['check-added-large-files']:.2f}s; ratio {ratio:.2f} "
+                f"(manifest of {n_images} images)")
+    except (subprocess.CalledProcessError, OSError) as exc:
+        return f"skipped: {exc}"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("folder", type=Path)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--hook-images", type=int, default=10_000)
+    ap.add_argument("--no-hook", action="store_true")
+    args = ap.parse_args(argv)
+    paths = image_files(args.folder)
+    if not paths:
+        raise SystemExit(f"no images under {args.folder}")
+    floor = rate(decode_floor, paths, args.repeat)
+    try:
+        ph: float | None = rate(phash, paths, args.repeat)
+    except ImportError:
+        ph = None
+    local = rate(dupgate_local, paths, args.repeat)
+    print(f"{len(paths)} images, {THREADS} threads, best of {args.repeat}")
+    print(f"decode-only floor   {floor:8.1f} images/s")
+    print(f"imagehash pHash     {ph:8.1f} images/s" if ph else "imagehash pHash     skipped")
+    print(f"dupgate local       {local:8.1f} images/s")
+    if ph:
+        print(f"local / pHash       {local / ph:8.2f}x")
+    print(f"floor / local       {floor / local:8.2f}x   (target <= 1.5)")
+    print("hook: " + ("skipped: --no-hook" if args.no_hook else hook_timing(paths, args.hook_images)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

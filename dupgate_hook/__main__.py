@@ -1,0 +1,3 @@
+from dupgate_hook.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""The contract every backend meets: images in, one unit-length vector per image out."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from PIL import Image
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """What the config says about the backend; each backend reads the fields it needs."""
+
+    name: str = "local"
+    model: str | None = None
+    dimensions: int | None = None
+    base_url: str | None = None
+    timeout_seconds: float = 60.0
+    max_retries: int = 5
+
+
+class Backend(Protocol):
+    """An embedding backend.
+
+    `embed` gets RGB images already decoded and normalised by `dupgate_hook.images` (EXIF
+    rotation applied, alpha composited, longest side at most `input_side`) and returns a
+    float32 array of shape (len(images), dimensions) whose rows are L2-normalised.
+    `similarity` turns two such arrays into an (n, m) matrix of scores where higher means
+    more alike and 1.0 means identical; it is what the threshold is compared with.
+    """
+
+    name: str
+    model: str
+    dimensions: int
+    input_side: int
+    batch_size: int
+    default_threshold: float
+
+    def embed(self, images: Sequence[Image.Image]) -> np.ndarray: ...
+
+    def similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray: ...
+
+
+def space_id(backend: Backend) -> str:
+    """A file-name-safe id of the vector space: vectors of different spaces never meet."""
+    raw = f"{backend.name}-{backend.model}-{backend.dimensions}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", raw)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of row-normalised vectors, clipped to [-1, 1]."""
+    scores = a.astype(np.float32, copy=False) @ b.astype(np.float32, copy=False).T
+    clipped: np.ndarray = np.clip(scores, -1.0, 1.0)
+    return clipped
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    v = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    unit: np.ndarray = v / np.maximum(norms, 1e-12)
+    return unit

@@ -1,0 +1,91 @@
+"""Command line: parse, dispatch to `commands`, turn known failures into one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from dupgate_hook import __version__, commands
+from dupgate_hook.errors import DupgateError
+
+EXIT_CLEAN, EXIT_DUPLICATES, EXIT_ERROR, EXIT_STAGE = 0, 1, 2, 3
+
+
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dupgate",
+        description="Stop near-duplicate images from entering a repository.",
+        epilog="Exit codes: 0 clean, 1 near-duplicates found, 2 error, 3 manifest updated (git add it).",
+    )
+    parser.add_argument("--version", action="version", version=f"dupgate {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def scoring(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--backend", choices=("local", "gemini"), help="overrides .dupgate.yaml")
+        p.add_argument("--threshold", type=_threshold, help="similarity at or above which a pair is reported")
+
+    p = sub.add_parser("check", help="the pre-commit hook: check staged images (default: all staged)")
+    p.add_argument("files", nargs="*", metavar="FILE")
+    scoring(p)
+    p = sub.add_parser("audit", help="report every near-duplicate pair, grouped into clusters")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the repository)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    scoring(p)
+    p = sub.add_parser("init", help="embed every tracked image; record existing pairs as a baseline")
+    p.add_argument("--no-baseline", action="store_true", help="do not accept existing pairs")
+    sub.add_parser("update", help="embed every tracked image the manifest lacks (no baseline)")
+    p = sub.add_parser("allow", help="accept a near-duplicate pair (survives renames)")
+    p.add_argument("a", metavar="A")
+    p.add_argument("b", metavar="B")
+    p.add_argument("--reason", required=True, help="why this pair is fine (kept in the repo)")
+    for name in ("prune", "compact"):
+        p = sub.add_parser(name, help="drop vectors of images no longer tracked; merge packs into one")
+        p.add_argument(
+            "--all-backends", action="store_true", help="also delete vectors made by other backends or models"
+        )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            return commands.check(args.files, args.backend, args.threshold)
+        if args.command == "audit":
+            return commands.audit(args.paths, args.format, args.backend, args.threshold)
+        if args.command in ("init", "update"):
+            return commands.init(baseline=args.command == "init" and not args.no_baseline)
+        if args.command == "allow":
+            return commands.allow(args.a, args.b, args.reason)
+        return commands.prune(args.all_backends)
+    except DupgateError as exc:
+        print(f"dupgate: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("dupgate: interrupted (vectors already computed are cached)", file=sys.stderr)
+        return 130
+    except Exception as exc:  # never a bare traceback in a commit hook
+        if os.environ.get("DUPGATE_DEBUG"):
+            raise
+        print(
+            f"dupgate: error: unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]} "
+            "(set DUPGATE_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,274 @@
+"""The commands, each a straight walk down the flow: paths, embed, manifest, compare, report."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+from dupgate_hook import report
+from dupgate_hook.allowlist import AllowList, load_allowlist, write_allow_file
+from dupgate_hook.backends import get_backend
+from dupgate_hook.backends.base import Backend, space_id
+from dupgate_hook.compare import find_pairs
+from dupgate_hook.config import Config, load_config, with_overrides
+from dupgate_hook.embed import Embedded, embed_all
+from dupgate_hook.errors import DupgateError
+from dupgate_hook.images import is_image_path, read_bytes
+from dupgate_hook.manifest import MANIFEST_DIR, VectorTable
+from dupgate_hook.paths import (
+    ImageRef,
+    Repo,
+    content_key,
+    find_repo,
+    git,
+    selected,
+    to_repo_path,
+    tracked_images,
+    walk_images,
+)
+from dupgate_hook.store import Stores, open_stores, repo_lock, write_pending
+
+
+@dataclass
+class Session:
+    """Everything a command needs, resolved once from the repo, the config and the flags."""
+
+    repo: Repo | None
+    config: Config
+    backend: Backend
+    stores: Stores
+    allow: AllowList
+
+    @property
+    def threshold(self) -> float:
+        return self.config.threshold if self.config.threshold is not None else self.backend.default_threshold
+
+    def embed(self, refs: list[ImageRef], progress: bool | None = None) -> Embedded:
+        return embed_all(
+            refs,
+            self.backend,
+            self.stores,
+            object_format=self.repo.object_format if self.repo else "sha1",
+            max_pixels=self.config.max_image_pixels,
+            show_progress=progress,
+        )
+
+    def outcome(self, probes: list[str], embedded: Embedded) -> report.Outcome:
+        pairs = find_pairs(
+            probes, embedded.keys, embedded.table, self.backend.similarity, self.threshold, self.allow
+        )
+        return report.Outcome(
+            self.backend.name,
+            self.backend.model,
+            self.backend.dimensions,
+            self.threshold,
+            embedded.keys,
+            pairs,
+            embedded.errors,
+        )
+
+    def tracked_refs(self) -> dict[str, ImageRef]:
+        assert self.repo is not None
+        root = self.repo.root
+        return {
+            path: ImageRef(path, os.path.join(root, path), key or None)
+            for path, key in tracked_images(self.repo).items()
+            if self.keeps(path)
+        }
+
+    def keeps(self, path: str) -> bool:
+        return is_image_path(path) and selected(path, self.config.include, self.config.exclude)
+
+
+def open_session(
+    backend: str | None = None, threshold: float | None = None, *, need_repo: str = ""
+) -> Session:
+    repo = find_repo()
+    if repo is None and need_repo:
+        raise DupgateError(
+            f"dupgate {need_repo} must run inside a git repository (for folders: dupgate audit)"
+        )
+    config = with_overrides(
+        load_config(repo.root if repo else os.getcwd()), backend=backend, threshold=threshold
+    )
+    chosen = get_backend(config.backend)
+    stores = open_stores(repo, space_id(chosen), chosen.dimensions)
+    return Session(repo, config, chosen, stores, load_allowlist(repo.root if repo else None, config.allow))
+
+
+def report_errors(session: Session, embedded: Embedded) -> bool:
+    """Print one line per unreadable image; True when they must stop the command."""
+    block = session.config.on_error == "block"
+    for error in embedded.errors:
+        label = "error" if block else "warning"
+        print(f"dupgate: {label}: {report.show(error.path)}: {error.reason}", file=sys.stderr)
+    if embedded.errors and block:
+        print(
+            "dupgate: fix or exclude these files (exclude: in .dupgate.yaml), or set on_error: warn",
+            file=sys.stderr,
+        )
+    return bool(embedded.errors) and block
+
+
+def check(files: list[str], backend: str | None, threshold: float | None) -> int:
+    session = open_session(backend, threshold, need_repo="check")
+    repo = session.repo
+    assert repo is not None and session.stores.manifest is not None
+    if not files:
+        staged = git(repo.root, "diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR")
+        files = [os.path.join(repo.root, p) for p in staged.split("\0") if p]
+    with repo_lock(repo):
+        tracked = session.tracked_refs()
+        refs = dict(tracked)
+        probes = []
+        for name in files:
+            path = to_repo_path(repo, name)
+            if not session.keeps(path) or os.path.islink(os.path.join(repo.root, path)):
+                continue  # symlinks are checked where their target lives
+            probes.append(path)
+            refs.setdefault(path, ImageRef(path, os.path.join(repo.root, path)))
+        embedded = session.embed(list(refs.values()))
+        outcome = session.outcome(probes, embedded)
+        if outcome.blocking:
+            print(report.check_text(outcome))
+        if report_errors(session, embedded):
+            return 2
+        if outcome.blocking:
+            return 1
+        wanted = [embedded.keys[p] for p in tracked if p in embedded.keys]
+        to_add = write_pending(repo, session.stores.manifest, embedded.table, wanted)
+    if to_add:
+        print(
+            f"dupgate: no near-duplicates; vectors of {embedded.embedded or 'the'} new image(s) "
+            f"were written to {MANIFEST_DIR}/. Stage them and commit again:"
+        )
+        print("  git add " + " ".join(to_add))
+        return 3
+    return 0
+
+
+def audit(paths: list[str], fmt: str, backend: str | None, threshold: float | None) -> int:
+    session = open_session(backend, threshold)
+    repo = session.repo
+    refs: dict[str, ImageRef] = {}
+    if repo is not None and all(_inside(repo, p) for p in paths):
+        tracked = session.tracked_refs()
+        if not paths:
+            refs = tracked
+        for name in walk_images(paths):
+            path = to_repo_path(repo, name)
+            if session.keeps(path) and not os.path.islink(name):
+                refs[path] = tracked.get(path) or ImageRef(path, os.path.abspath(name))
+    else:
+        for name in walk_images(paths or ["."]):
+            if selected(name, session.config.include, session.config.exclude):
+                refs[name] = ImageRef(name, name)
+    embedded = session.embed(list(refs.values()))
+    outcome = session.outcome(list(embedded.keys), embedded)
+    print(report.to_json(outcome) if fmt == "json" else report.audit_text(outcome))
+    if report_errors(session, embedded):
+        return 2
+    return 1 if outcome.blocking else 0
+
+
+def _inside(repo: Repo, path: str) -> bool:
+    rel = os.path.relpath(os.path.abspath(path), repo.root)
+    return not (rel == ".." or rel.startswith(".." + os.sep))
+
+
+def init(baseline: bool) -> int:
+    session = open_session(need_repo="init")
+    repo = session.repo
+    assert repo is not None and session.stores.manifest is not None
+    with repo_lock(repo):
+        refs = session.tracked_refs()
+        embedded = session.embed(list(refs.values()))
+        if report_errors(session, embedded):
+            return 2
+        to_add = write_pending(repo, session.stores.manifest, embedded.table, list(embedded.keys.values()))
+        outcome = session.outcome(list(embedded.keys), embedded)
+        recorded = outcome.blocking if baseline else []
+        if recorded:
+            pairs = [
+                {
+                    "a": embedded.keys[p.a],
+                    "b": embedded.keys[p.b],
+                    "a_path": p.a,
+                    "b_path": p.b,
+                    "reason": f"baseline: score {p.score:.3f} when dupgate was adopted",
+                }
+                for p in recorded
+            ]
+            to_add.append(write_allow_file(repo.root, pairs, baseline=True, stem="baseline"))
+    print(
+        f"dupgate: {len(embedded.keys)} images in the manifest ({embedded.embedded} embedded now); "
+        f"{len(recorded)} existing near-duplicate pair(s) recorded as the baseline."
+    )
+    if to_add:
+        print("Stage the manifest:  git add .dupgate")
+    return 0
+
+
+def allow(a: str, b: str, reason: str) -> int:
+    if not reason.strip():
+        raise DupgateError("--reason: say why this pair is acceptable")
+    session = open_session(need_repo="allow")
+    repo = session.repo
+    assert repo is not None
+    tracked = tracked_images(repo)
+    pair = []
+    for name in (a, b):
+        path = to_repo_path(repo, name)
+        if not is_image_path(path):
+            raise DupgateError(f"{name}: not an image file")
+        key = tracked.get(path) or content_key(read_bytes(os.path.join(repo.root, path)), repo.object_format)
+        pair.append((path, key))
+    (pa, ka), (pb, kb) = pair
+    if ka == kb and pa == pb:
+        raise DupgateError(f"{a}: a pair needs two different images")
+    entry = {"a": ka, "b": kb, "a_path": pa, "b_path": pb, "reason": reason.strip()}
+    written = write_allow_file(repo.root, [entry], baseline=False, stem="allow")
+    print(f"dupgate: accepted {pa} <-> {pb}. Stage it:  git add {written}")
+    return 0
+
+
+def prune(all_backends: bool) -> int:
+    session = open_session(need_repo="prune")
+    repo = session.repo
+    store = session.stores.manifest
+    assert repo is not None and store is not None
+    with repo_lock(repo):
+        live = {ref.key for ref in session.tracked_refs().values() if ref.key}
+        table = VectorTable(store.dimensions)
+        old_ids = store.pack_ids()
+        store.load(table)
+        keep = [k for k in table if k in live]
+        dropped = len(table) - len(keep)
+        if dropped or len(old_ids) > 1:
+            new_id = store.write_pack(keep, table.get(keep)) if keep else None
+            for pack_id in old_ids:
+                if pack_id != new_id:
+                    store.remove_pack(pack_id)
+        removed_spaces = _remove_other_spaces(store.folder) if all_backends else []
+    print(
+        f"dupgate: {len(keep)} vectors kept, {dropped} dropped, {len(old_ids)} pack(s) compacted"
+        + (f", removed {', '.join(removed_spaces)}" if removed_spaces else "")
+        + "."
+    )
+    if dropped or len(old_ids) > 1 or removed_spaces:
+        print("Stage the change:  git add -A .dupgate")
+    return 0
+
+
+def _remove_other_spaces(current: str) -> list[str]:
+    import shutil
+
+    parent = os.path.dirname(current)
+    removed = []
+    for name in sorted(os.listdir(parent)):
+        path = os.path.join(parent, name)
+        if path != current and os.path.isdir(path):
+            shutil.rmtree(path)
+            removed.append(name)
+    return removed

@@ -1,0 +1,202 @@
+"""Vectors on disk: the committed manifest under `.dupgate/` and the cache under `.git/`.
+
+Both are a folder of immutable *packs*: `<id>.npz` (a float16 `vectors` array, loaded with
+`allow_pickle=False`) beside `<id>.json` (schema, vector space, keys). A pack is never
+rewritten once committed, so adding images adds files, never grows one, and two branches
+that each add images merge without conflict. Packs are written atomically (temp file, fsync,
+rename; the JSON last, so a pack without its JSON is ignored). Keys are git blob ids.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable
+from typing import BinaryIO
+
+import numpy as np
+
+from dupgate_hook.errors import DupgateError
+
+SCHEMA = 1
+MANIFEST_DIR = ".dupgate"
+VECTORS_DIR = "vectors"
+_KEY_RE = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+_PACK_RE = re.compile(r"^[0-9a-f]{16}$")
+_MAX_JSON_BYTES = 64 * 1024 * 1024
+
+
+class VectorTable:
+    """Keys and their vectors, deduplicated, with O(1) lookup."""
+
+    def __init__(self, dimensions: int) -> None:
+        self.dimensions = dimensions
+        self._index: dict[str, int] = {}
+        self._chunks: list[np.ndarray] = []
+        self._keys: list[str] = []
+        self._matrix: np.ndarray | None = None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def keys(self) -> list[str]:
+        return list(self._keys)
+
+    def add(self, keys: Iterable[str], vectors: np.ndarray) -> None:
+        fresh = [(k, i) for i, k in enumerate(keys) if k not in self._index]
+        seen: set[str] = set()
+        rows = []
+        for key, row in fresh:
+            if key in seen:
+                continue
+            seen.add(key)
+            self._index[key] = len(self._keys)
+            self._keys.append(key)
+            rows.append(row)
+        if rows:
+            self._chunks.append(np.asarray(vectors[rows], dtype=np.float32))
+            self._matrix = None
+
+    def matrix(self) -> np.ndarray:
+        if self._matrix is None:
+            self._matrix = (
+                np.concatenate(self._chunks) if self._chunks else np.zeros((0, self.dimensions), np.float32)
+            )
+            self._chunks = [self._matrix]
+        return self._matrix
+
+    def get(self, keys: list[str]) -> np.ndarray:
+        matrix = self.matrix()
+        return matrix[[self._index[k] for k in keys]]
+
+
+class PackStore:
+    """A folder of packs for one vector space (backend, model, dimensions)."""
+
+    def __init__(self, folder: str, space: str, dimensions: int, label: str) -> None:
+        self.folder = folder
+        self.space = space
+        self.dimensions = dimensions
+        self.label = label  # how errors name the folder, e.g. ".dupgate/vectors/local-x-256"
+
+    def pack_ids(self) -> list[str]:
+        try:
+            names = os.listdir(self.folder)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise DupgateError(f"{self.label}: cannot list folder ({exc.strerror})") from None
+        return sorted(n[:-5] for n in names if n.endswith(".json") and _PACK_RE.match(n[:-5]))
+
+    def pack_files(self, pack_id: str) -> tuple[str, str]:
+        base = os.path.join(self.folder, pack_id)
+        return base + ".json", base + ".npz"
+
+    def read_pack(self, pack_id: str) -> tuple[list[str], np.ndarray]:
+        """Keys and vectors of one pack, every field checked; never unpickles."""
+        json_path, npz_path = self.pack_files(pack_id)
+        name = f"{self.label}/{pack_id}"
+        try:
+            if os.path.getsize(json_path) > _MAX_JSON_BYTES:
+                raise DupgateError(f"{name}.json: too large to be a dupgate pack")
+            with open(json_path, encoding="utf-8") as f:
+                meta = json.load(f, parse_constant=_reject_constant)
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise DupgateError(f"{name}.json: unreadable pack metadata ({_short(exc)})") from None
+        keys = self._check_meta(name, meta)
+        try:
+            with np.load(npz_path, allow_pickle=False) as npz:
+                if "vectors" not in npz.files:
+                    raise DupgateError(f"{name}.npz: has no 'vectors' array")
+                vectors = npz["vectors"]
+        except DupgateError:
+            raise
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+            raise DupgateError(f"{name}.npz: unreadable vectors ({_short(exc)})") from None
+        if vectors.dtype.kind != "f" or vectors.ndim != 2:
+            raise DupgateError(f"{name}.npz: vectors must be a 2-D float array, not {vectors.dtype}")
+        if vectors.shape != (len(keys), self.dimensions):
+            raise DupgateError(
+                f"{name}.npz: holds {vectors.shape[0]}x{vectors.shape[1]} vectors but its JSON "
+                f"lists {len(keys)} keys of {self.dimensions} dimensions"
+            )
+        vectors = vectors.astype(np.float32)
+        if not np.isfinite(vectors).all():
+            raise DupgateError(f"{name}.npz: holds NaN or infinite values")
+        return keys, vectors
+
+    def _check_meta(self, name: str, meta: object) -> list[str]:
+        if not isinstance(meta, dict):
+            raise DupgateError(f"{name}.json: must be a JSON object")
+        if meta.get("schema") != SCHEMA:
+            raise DupgateError(
+                f"{name}.json: unknown schema {meta.get('schema')!r} "
+                f"(this dupgate reads schema {SCHEMA}; upgrade dupgate?)"
+            )
+        if meta.get("space") != self.space or meta.get("dimensions") != self.dimensions:
+            raise DupgateError(
+                f"{name}.json: belongs to space {meta.get('space')!r}/{meta.get('dimensions')!r}, "
+                f"not {self.space!r}/{self.dimensions}"
+            )
+        keys = meta.get("keys")
+        if not isinstance(keys, list) or not all(isinstance(k, str) and _KEY_RE.match(k) for k in keys):
+            raise DupgateError(f"{name}.json: 'keys' must be a list of git blob ids")
+        return keys
+
+    def load(self, table: VectorTable, only: Iterable[str] | None = None) -> None:
+        """Add every pack (or only the ids in `only`) to `table`."""
+        for pack_id in self.pack_ids() if only is None else only:
+            keys, vectors = self.read_pack(pack_id)
+            table.add(keys, vectors)
+
+    def write_pack(self, keys: list[str], vectors: np.ndarray) -> str:
+        """Write a new pack atomically; its id is derived from its keys (same keys, same file)."""
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        keys = [keys[i] for i in order]
+        data = np.asarray(vectors, dtype=np.float16)[order]
+        pack_id = hashlib.sha256(("\n".join([self.space, *keys])).encode()).hexdigest()[:16]
+        json_path, npz_path = self.pack_files(pack_id)
+        meta = {"schema": SCHEMA, "space": self.space, "dimensions": self.dimensions, "keys": keys}
+        os.makedirs(self.folder, exist_ok=True)
+        atomic_write(npz_path, lambda f: np.savez(f, vectors=data), self.label)
+        text = json.dumps(meta, indent=0, separators=(",", ":")) + "\n"
+        atomic_write(json_path, lambda f: f.write(text.encode()), self.label)
+        return pack_id
+
+    def remove_pack(self, pack_id: str) -> None:
+        for path in self.pack_files(pack_id):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+
+def atomic_write(path: str, write: Callable[[BinaryIO], object], label: str) -> None:
+    folder = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise DupgateError(
+            f"{label}: cannot write {os.path.basename(path)} ({exc.strerror or exc})"
+        ) from None
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:160] or type(exc).__name__

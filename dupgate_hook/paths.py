@@ -1,0 +1,130 @@
+"""Which images exist, and under which content key: the first step of the flow.
+
+Inside a git repository the index is the truth: `git ls-files -s` gives every tracked
+(or staged) image with its blob id, which is the content key, so unchanged images are never
+read from disk. Outside git, folders are walked and keys are computed from the bytes the
+same way git would, so a key means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import subprocess
+from dataclasses import dataclass
+
+from dupgate_hook.errors import DupgateError
+from dupgate_hook.images import is_image_path
+
+_SYMLINK_MODE = "120000"
+_GITLINK_MODE = "160000"
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """One image file: `path` as shown to the user, `fs_path` to open, `key` if already known."""
+
+    path: str
+    fs_path: str
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class Repo:
+    root: str
+    git_dir: str  # the common git dir: caches and locks live here, shared by worktrees
+    object_format: str  # "sha1" or "sha256": keys use the repository's own hash
+
+
+def git(root: str, *args: str) -> str:
+    try:
+        proc = subprocess.run(["git", *args], cwd=root, capture_output=True, check=False)
+    except FileNotFoundError:
+        raise DupgateError("git: command not found; install git") from None
+    if proc.returncode != 0:
+        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise DupgateError(f"git {args[0]}: {message[-1] if message else 'failed'}")
+    return proc.stdout.decode("utf-8", "surrogateescape")
+
+
+def find_repo(start: str = ".") -> Repo | None:
+    """The git repository containing `start`, or None outside one."""
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel", "--git-common-dir"],
+            cwd=start,
+            capture_output=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        return None
+    if proc.returncode != 0:
+        return None
+    lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
+    if len(lines) < 2:
+        return None  # a bare repository has no work tree to check
+    root = lines[0]
+    git_dir = os.path.normpath(os.path.join(start, lines[1]))
+    fmt = git(root, "rev-parse", "--show-object-format").strip() or "sha1"
+    return Repo(root=root, git_dir=os.path.abspath(git_dir), object_format=fmt)
+
+
+def content_key(data: bytes, object_format: str = "sha1") -> str:
+    """The git blob id of `data`: the key vectors are stored under."""
+    h = hashlib.sha256() if object_format == "sha256" else hashlib.sha1()
+    h.update(b"blob %d\0" % len(data))
+    h.update(data)
+    return h.hexdigest()
+
+
+def tracked_images(repo: Repo) -> dict[str, str]:
+    """Every image in the index (path -> blob id), skipping symlinks and submodules.
+
+    Images with unstaged edits get no key here: their key is computed from the bytes on
+    disk, since those are what gets embedded.
+    """
+    out = git(repo.root, "ls-files", "-s", "-z")
+    modified = set(git(repo.root, "diff", "--name-only", "-z").split("\0"))
+    images: dict[str, str] = {}
+    for entry in out.split("\0"):
+        if not entry:
+            continue
+        meta, path = entry.split("\t", 1)
+        mode, blob, stage = meta.split()
+        if stage != "0" or mode in (_SYMLINK_MODE, _GITLINK_MODE):
+            continue
+        if is_image_path(path) and not path.startswith(".dupgate/"):
+            images[path] = "" if path in modified else blob
+    return images
+
+
+def to_repo_path(repo: Repo, path: str) -> str:
+    """A path given on the command line, as a repo-relative posix path."""
+    absolute = os.path.abspath(path)
+    rel = os.path.relpath(absolute, repo.root)
+    if rel == ".." or rel.startswith(".." + os.sep):
+        raise DupgateError(f"{path}: is outside the repository {repo.root}")
+    return rel.replace(os.sep, "/")
+
+
+def walk_images(paths: list[str]) -> list[str]:
+    """Image files named directly or found under the given folders (hidden folders skipped)."""
+    found: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            for dirpath, dirnames, filenames in os.walk(path):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                found.extend(os.path.join(dirpath, name) for name in sorted(filenames) if is_image_path(name))
+        elif os.path.lexists(path):
+            found.append(path)
+        else:
+            raise DupgateError(f"{path}: no such file or directory")
+    return found
+
+
+def selected(path: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
+    """Whether the config's include/exclude globs keep `path` (`*` also crosses `/`)."""
+    if include and not any(fnmatch.fnmatchcase(path, g) for g in include):
+        return False
+    return not any(fnmatch.fnmatchcase(path, g) for g in exclude)

@@ -1,0 +1,113 @@
+"""Render the outcome for people (text) and for programs (JSON)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from dupgate_hook.compare import Pair, clusters
+from dupgate_hook.errors import ImageError
+
+
+@dataclass
+class Outcome:
+    backend: str
+    model: str
+    dimensions: int
+    threshold: float
+    keys: dict[str, str]
+    pairs: list[Pair]
+    errors: list[ImageError] = field(default_factory=list)
+
+    @property
+    def blocking(self) -> list[Pair]:
+        return [p for p in self.pairs if p.acceptance is None]
+
+    @property
+    def accepted(self) -> list[Pair]:
+        return [p for p in self.pairs if p.acceptance is not None]
+
+
+def to_json(outcome: Outcome) -> str:
+    pairs: list[dict[str, Any]] = []
+    for p in outcome.pairs:
+        entry: dict[str, Any] = {
+            "a": p.a,
+            "b": p.b,
+            "score": round(p.score, 4),
+            "allowed": p.acceptance is not None,
+            "exact": p.exact,
+        }
+        if p.acceptance is not None:
+            entry["reason"] = p.acceptance.reason
+            entry["baseline"] = p.acceptance.baseline
+        pairs.append(entry)
+    body = {
+        "backend": outcome.backend,
+        "model": outcome.model,
+        "dimensions": outcome.dimensions,
+        "threshold": outcome.threshold,
+        "images": [{"path": path, "key": key} for path, key in sorted(outcome.keys.items())],
+        "pairs": pairs,
+        "clusters": clusters(outcome.blocking),
+        "errors": [{"path": e.path, "error": e.reason} for e in outcome.errors],
+    }
+    return json.dumps(body, indent=1, ensure_ascii=False)
+
+
+def pair_lines(pairs: list[Pair], threshold: float) -> list[str]:
+    lines = []
+    for p in pairs:
+        note = "exact duplicate: identical bytes" if p.exact else f"threshold {threshold:.2f}"
+        if p.acceptance is not None:
+            kind = "baseline" if p.acceptance.baseline else "allowed"
+            note += f"; {kind}: {p.acceptance.reason}"
+        lines.append(f"  {p.score:.3f}  {show(p.a)}  <->  {show(p.b)}  ({note})")
+    return lines
+
+
+def check_text(outcome: Outcome) -> str:
+    """The message a blocked commit shows: the pairs, then the ways forward."""
+    blocking = outcome.blocking
+    count = len(blocking)
+    lines = [
+        f"dupgate: {count} near-duplicate pair{'s' if count != 1 else ''} found "
+        f"(backend {outcome.backend}/{outcome.model}, threshold {outcome.threshold:.2f}):",
+        *pair_lines(blocking, outcome.threshold),
+        "",
+        "If a pair is intended, accept it (kept in .dupgate/allow/, then `git add .dupgate`):",
+        f'  dupgate allow {shlex.quote(blocking[0].a)} {shlex.quote(blocking[0].b)} --reason "..."',
+        "To commit anyway this once:  SKIP=dupgate git commit ...",
+    ]
+    return "\n".join(lines)
+
+
+def audit_text(outcome: Outcome) -> str:
+    blocking = outcome.blocking
+    groups = clusters(blocking)
+    lines = [
+        f"dupgate audit: {len(outcome.keys)} images, backend {outcome.backend}/{outcome.model}, "
+        f"threshold {outcome.threshold:.2f}",
+    ]
+    if not blocking:
+        lines.append("no near-duplicate pairs")
+    for n, group in enumerate(groups, 1):
+        members = set(group)
+        lines.append(f"cluster {n} ({len(group)} images):")
+        lines.extend(pair_lines([p for p in blocking if p.a in members], outcome.threshold))
+    if outcome.accepted:
+        lines.append(f"{len(outcome.accepted)} accepted pair(s) (allow list or baseline):")
+        lines.extend(pair_lines(outcome.accepted, outcome.threshold))
+    if outcome.errors:
+        lines.append(f"{len(outcome.errors)} image(s) could not be read:")
+        lines.extend(f"  {show(e.path)}: {e.reason}" for e in outcome.errors)
+    return "\n".join(lines)
+
+
+def show(path: str) -> str:
+    """A path on one line: control characters (e.g. newlines in names) are escaped."""
+    if path.isprintable():
+        return path
+    return path.encode("unicode_escape").decode("ascii")

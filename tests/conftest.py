@@ -1,0 +1,160 @@
+"""Shared fixtures: real git repositories, generated images, and this checkout as a hook repo."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+PROJECT = Path(__file__).resolve().parent.parent
+PROJECT_FILES = ("dupgate_hook", "pyproject.toml", ".pre-commit-hooks.yaml", "README.md")
+
+
+def run(
+    cmd: list[str],
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    input_text: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, input=input_text)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run(["git", *args], repo, check=check)
+
+
+def picture(seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:
+    """A distinct, photo-like picture per seed: smooth random blobs plus edges."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8)
+    img = Image.fromarray(coarse).resize(size, Image.Resampling.BICUBIC)
+    detail = rng.integers(0, 256, size=(24, 32, 3), dtype=np.uint8)
+    overlay = Image.fromarray(detail).resize(size, Image.Resampling.NEAREST)
+    return Image.blend(img, overlay, 0.35)
+
+
+def save(img: Image.Image, path: Path, **kwargs: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, **kwargs)
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty git repository with an identity, as the current directory."""
+    path = tmp_path / "site"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "test@example.com")
+    git(path, "config", "user.name", "Test")
+    git(path, "config", "commit.gpgsign", "false")
+    monkeypatch.chdir(path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """This checkout (uncommitted edits included) as a committed repo pre-commit can install."""
+    dest = tmp_path_factory.mktemp("hook-repo")
+    for name in PROJECT_FILES:
+        src = PROJECT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", ".")
+    run(["git", "-c", "user.email=t@e", "-c", "user.name=t", "commit", "-qm", "hook"], dest)
+    rev = git(dest, "rev-parse", "HEAD").stdout.strip()
+    return dest, rev
+
+
+@pytest.fixture(scope="session")
+def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One pre-commit store for the session, so the hook's environment is built once."""
+    yield tmp_path_factory.mktemp("pre-commit-home")
+
+
+@pytest.fixture
+def hook_env(pre_commit_home: Path, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRE_COMMIT", "GIT_", "SKIP"))}
+    env["PRE_COMMIT_HOME"] = str(pre_commit_home)
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg-cache")
+    env["PRE_COMMIT_COLOR"] = "never"
+    bindir = str(Path(sys.executable).parent)  # pre-commit and git from this environment
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    return env
+
+
+class Hook:
+    """Runs the hook on a repo through real pre-commit.
+
+    `run` uses a config outside the repo and the session's pre-commit store (the hook's
+    environment is built once); `try_repo` is the real `pre-commit try-repo`, which builds a
+    fresh environment every call (~12 s), so only a few tests use it.
+    """
+
+    def __init__(self, hook_repo: tuple[Path, str], env: dict[str, str], repo: Path) -> None:
+        self.path, self.rev = hook_repo
+        self.env = env
+        self.repo = repo
+        self.config = repo.parent / "pre-commit-config.yaml"
+        self.config.write_text(self._config_text())
+
+    def _config_text(self, extra: str = "") -> str:
+        return f"repos:\n- repo: {self.path}\n  rev: {self.rev}\n  hooks:\n  - id: dupgate\n{extra}"
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "pre_commit",
+            "run",
+            "dupgate",
+            "-c",
+            str(self.config),
+            "--verbose",
+            *args,
+        ]
+        return run(cmd, self.repo, env=self.env, check=False)
+
+    def try_repo(self, *args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "pre_commit",
+            "try-repo",
+            str(self.path),
+            "dupgate",
+            "--ref",
+            self.rev,
+            "--verbose",
+            *args,
+        ]
+        return run(cmd, self.repo, env=self.env, check=False)
+
+    def install(self, extra_config: str = "") -> None:
+        (self.repo / ".pre-commit-config.yaml").write_text(self._config_text(extra_config))
+        run([sys.executable, "-m", "pre_commit", "install"], self.repo, env=self.env)
+
+    def commit(self, message: str = "change") -> subprocess.CompletedProcess[str]:
+        """`git commit` with the hook's output (git hooks write to stderr) in `stdout`."""
+        proc = run(["git", "commit", "-m", message], self.repo, env=self.env, check=False)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout + proc.stderr, "")
+
+
+@pytest.fixture
+def hook(hook_repo: tuple[Path, str], hook_env: dict[str, str], repo: Path) -> Hook:
+    return Hook(hook_repo, hook_env, repo)

@@ -1,0 +1,146 @@
+"""The local backend: edits of one picture match, different pictures do not."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from dupgate_hook.backends.base import BackendSettings
+from dupgate_hook.backends.local import LocalBackend
+
+
+def _scene(seed: int, size: tuple[int, int] = (480, 320)) -> Image.Image:
+    """A random 'photo': smooth colour field plus shapes, so structure exists at all scales."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w] / max(w, h)
+    base = np.zeros((h, w, 3))
+    for c in range(3):
+        fx, fy, ph = rng.uniform(1, 6, 3)
+        base[..., c] = 0.5 + 0.35 * np.sin(2 * np.pi * (fx * xx + fy * yy) + ph)
+    img = Image.fromarray((base * 255).astype(np.uint8), "RGB")
+    d = ImageDraw.Draw(img)
+    for _ in range(12):
+        x0, y0 = int(rng.integers(0, w - 40)), int(rng.integers(0, h - 40))
+        x1, y1 = x0 + int(rng.integers(20, w // 3)), y0 + int(rng.integers(20, h // 3))
+        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+        (d.ellipse if rng.random() < 0.5 else d.rectangle)((x0, y0, x1, y1), fill=colour)
+    return img
+
+
+def _jpeg(img: Image.Image, quality: int) -> Image.Image:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
+
+
+def _hue_rotate(img: Image.Image, degrees: float) -> Image.Image:
+    a = np.asarray(img.convert("HSV")).copy()
+    a[..., 0] = (a[..., 0].astype(int) + int(degrees / 360 * 255)) % 256
+    return Image.fromarray(a, "HSV").convert("RGB")
+
+
+def _banner(img: Image.Image) -> Image.Image:
+    out = img.copy()
+    ImageDraw.Draw(out).rectangle((0, 0, img.width, int(img.height * 0.2)), fill=(240, 240, 235))
+    return out
+
+
+def _prepared(img: Image.Image, backend: LocalBackend) -> Image.Image:
+    """What the pipeline hands embed(): longest side at most input_side."""
+    out = img.copy()
+    out.thumbnail((backend.input_side, backend.input_side), Image.Resampling.BILINEAR)
+    return out
+
+
+EDITS = {
+    "resize+recompress": lambda im: _jpeg(im.resize((im.width * 2 // 5, im.height * 2 // 5)), 45),
+    "png-roundtrip": lambda im: Image.open(io.BytesIO(_png(im))).convert("RGB"),
+    "crop-75-corner": lambda im: im.crop((0, 0, im.width * 3 // 4, im.height * 3 // 4)),
+    "crop-75-offset": lambda im: im.crop((im.width // 10, im.height // 5,
+                                          im.width // 10 + im.width * 3 // 4,
+                                          im.height // 5 + im.height * 3 // 4)),
+    "square": lambda im: im.crop(((im.width - im.height) // 2, 0,
+                                  (im.width + im.height) // 2, im.height)),
+    "hue-60": lambda im: _hue_rotate(im, 60),
+    "banner": _banner,
+}
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def backend() -> LocalBackend:
+    return LocalBackend(BackendSettings())
+
+
+def _vectors(backend: LocalBackend, images: list[Image.Image]) -> np.ndarray:
+    vec = backend.embed([_prepared(im, backend) for im in images])
+    return vec.astype(np.float16)  # what the manifest stores
+
+
+def test_shape_norm_and_size(backend: LocalBackend) -> None:
+    vec = backend.embed([_scene(1), _scene(2)])
+    assert vec.shape == (2, backend.dimensions) and vec.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vec, axis=1), 1.0, atol=1e-5)
+    assert backend.dimensions * 2 <= 2048  # float16 manifest cost per image
+    assert backend.embed([]).shape == (0, backend.dimensions)
+
+
+def test_identical_scores_one(backend: LocalBackend) -> None:
+    vec = _vectors(backend, [_scene(3)])
+    assert backend.similarity(vec, vec)[0, 0] == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_edits_match(backend: LocalBackend, edit: str) -> None:
+    original = _scene(7)
+    vec = _vectors(backend, [original, EDITS[edit](original)])
+    score = backend.similarity(vec[:1], vec[1:])[0, 0]
+    assert score >= backend.default_threshold, f"{edit}: {score:.3f}"
+    # symmetric (up to the two code paths' rounding)
+    assert backend.similarity(vec[1:], vec[:1])[0, 0] == pytest.approx(score, abs=0.01)
+
+
+def test_different_pictures_do_not_match(backend: LocalBackend) -> None:
+    vec = _vectors(backend, [_scene(seed) for seed in range(20, 32)])
+    s = backend.similarity(vec, vec)
+    off = s[~np.eye(len(vec), dtype=bool)]
+    assert off.max() < backend.default_threshold
+
+
+def test_recolour_of_flat_tone_is_not_a_copy(backend: LocalBackend) -> None:
+    """Same layout, very different brightness: a different asset, not a recolour."""
+    a = _scene(40)
+    dark = Image.fromarray((np.asarray(a, dtype=np.float32) * 0.35).astype(np.uint8))
+    vec = _vectors(backend, [a, dark])
+    assert backend.similarity(vec[:1], vec[1:])[0, 0] < backend.default_threshold
+
+
+def test_flat_and_tiny_images_do_not_break(backend: LocalBackend) -> None:
+    flat = Image.new("RGB", (64, 40), (250, 240, 120))
+    flat_hue = _hue_rotate(flat, 60)
+    tiny = _scene(5).resize((6, 5))
+    vec = _vectors(backend, [flat, flat_hue, tiny])
+    s = backend.similarity(vec, vec)
+    assert np.isfinite(s).all()
+    assert s[0, 1] >= backend.default_threshold  # a hue rotation keeps brightness
+
+
+def test_many_against_many_equals_one_by_one(backend: LocalBackend) -> None:
+    """The batched (audit) and the kernel (hook) code paths agree."""
+    images = [_scene(s) for s in range(50, 90)]
+    images += [EDITS["crop-75-offset"](im) for im in images[:5]]
+    vec = _vectors(backend, images)
+    full = backend.similarity(vec, vec)
+    rows = np.vstack([backend.similarity(vec[i:i + 1], vec) for i in range(len(vec))])
+    assert full.shape == (len(vec), len(vec))
+    assert np.abs(full - rows).max() < 0.01
