@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Throughput of dupgate's `local` backend against imagehash pHash and the decode floor.
 
-Usage: python benchmarks/speed.py DIR [--repeat N] [--hook-images 10000]
+Usage: python benchmarks/speed.py DIR [--repeat N] [--hook-images 10000] [--no-similarity]
 
 DIR is a dataset folder (with images/) or any folder of images. In one run, on the same
 files, with 2 threads each: (a) decode-only floor: Pillow opening and fully loading every
 file; (b) imagehash pHash; (c) dupgate local: dupgate_hook.images.load + backend.embed.
-Then, if the dupgate CLI and pre-commit are installed, the wall time of
+Then similarity timings (median of --repeat runs): one probe against 10,000 stored vectors
+(as the hook does), and N x N for N = 360 and 2,000 (audits), for dupgate local (stored
+float16 vectors of the images, cycled to the count needed; `--floor` also times the hook's
+threshold-only mode) and for pHash (Hamming distance of the 64-bit hashes, as in
+quality.py). Then, if the dupgate CLI and pre-commit are installed, the wall time of
 `pre-commit run dupgate --files one.png` in a scratch repo whose manifest holds
 --hook-images images, against `pre-commit run check-added-large-files --files one.png`.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -78,6 +83,67 @@ def dupgate_local(paths: list[str]) -> None:
             backend.embed(list(pool.map(lambda p: load(p, backend.input_side).image, batch)))
 
 
+def _median_seconds(fn: object, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def similarity_timing(paths: list[str], repeat: int) -> list[str]:
+    """Median seconds of 1 x 10,000 and N x N scoring: dupgate local vs pHash Hamming."""
+    import numpy as np
+    from PIL import Image
+
+    from dupgate_hook.backends import get_backend
+    from dupgate_hook.backends.base import BackendSettings
+    from dupgate_hook.images import load
+
+    backend = get_backend(BackendSettings(name="local"))
+    with ThreadPoolExecutor(THREADS) as pool:
+        images = list(pool.map(lambda p: load(p, backend.input_side).image, paths))
+    vec = np.concatenate([backend.embed(images[s:s + 64]) for s in range(0, len(images), 64)])
+    vec = vec.astype(np.float16)  # as the manifest stores them
+    bits: np.ndarray | None = None
+    try:
+        import imagehash
+
+        def one(p: str) -> np.ndarray:
+            with Image.open(p) as im:
+                return np.asarray(imagehash.phash(im).hash, dtype=np.float32).reshape(-1)
+
+        with ThreadPoolExecutor(THREADS) as pool:
+            bits = np.stack(list(pool.map(one, paths)))
+    except ImportError:
+        pass
+
+    def cycle(x: np.ndarray, count: int) -> np.ndarray:
+        return x[np.arange(count) % len(x)]
+
+    def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a @ b.T + (1 - a) @ (1 - b).T  # agreeing bits, as quality.py scores pHash
+
+    threshold = float(backend.default_threshold)
+    cases = [("1 x 10,000", 1, 10_000), (f"{len(paths)} x {len(paths)}", len(paths), len(paths)),
+             ("2,000 x 2,000", 2_000, 2_000)]
+    lines = []
+    for label, n, m in cases:
+        b = cycle(vec, m)
+        a = b if n == m else cycle(vec, n)
+        reps = repeat if n * m < 1_000_000 else 1
+        local = _median_seconds(lambda: backend.similarity(a, b), reps)  # noqa: B023
+        gated = _median_seconds(lambda: backend.similarity(a, b, floor=threshold), reps)  # noqa: B023
+        row = f"{label:14s} local {local:8.3f}s   local floor={threshold} {gated:8.3f}s"
+        if bits is not None:
+            hb = cycle(bits, m)
+            ha = hb if n == m else cycle(bits, n)
+            row += f"   pHash {_median_seconds(lambda: hamming(ha, hb), repeat):8.4f}s"  # noqa: B023
+        lines.append(row)
+    return lines
+
+
 def hook_timing(paths: list[str], n_images: int) -> str:
     """pre-commit wall times, or the reason they were skipped."""
     if shutil.which("pre-commit") is None or shutil.which("dupgate") is None:
@@ -132,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--hook-images", type=int, default=10_000)
     ap.add_argument("--no-hook", action="store_true")
+    ap.add_argument("--no-similarity", action="store_true", help="skip the similarity timings")
     args = ap.parse_args(argv)
     paths = image_files(args.folder)
     if not paths:
@@ -149,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     if ph:
         print(f"local / pHash       {local / ph:8.2f}x")
     print(f"floor / local       {floor / local:8.2f}x   (target <= 1.5)")
+    if not args.no_similarity:
+        print("similarity timing (median seconds):")
+        for line in similarity_timing(paths, max(3, args.repeat)):
+            print("  " + line)
     print("hook: " + ("skipped: --no-hook" if args.no_hook else hook_timing(paths, args.hook_images)))
     return 0
 

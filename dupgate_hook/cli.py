@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from dupgate_hook import __version__, commands
 from dupgate_hook.errors import DupgateError
+from dupgate_hook.images import is_image_path
 
 EXIT_CLEAN, EXIT_DUPLICATES, EXIT_ERROR, EXIT_STAGE = 0, 1, 2, 3
 
@@ -58,8 +59,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _files_after_double_dash(argv: list[str]) -> list[str]:
+    """pre-commit passes file names as they are, so `-x.png` must not read as an option."""
+    if not argv or argv[0] != "check" or "--" in argv:
+        return argv
+    options, files = [], []
+    rest = iter(argv[1:])
+    for arg in rest:
+        if arg in ("--backend", "--threshold"):
+            options += [arg, next(rest, "")]
+        elif arg.startswith("-") and not is_image_path(arg):
+            options.append(arg)
+        else:
+            files.append(arg)
+    return ["check", *options, "--", *files]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_files_after_double_dash(list(sys.argv[1:] if argv is None else argv)))
     try:
         if args.command == "check":
             return commands.check(args.files, args.backend, args.threshold)

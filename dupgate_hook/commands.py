@@ -27,7 +27,7 @@ from dupgate_hook.paths import (
     tracked_images,
     walk_images,
 )
-from dupgate_hook.store import Stores, open_stores, repo_lock, write_pending
+from dupgate_hook.store import Stores, open_stores, recorded_keys, repo_lock, write_pending
 
 
 @dataclass
@@ -111,6 +111,22 @@ def report_errors(session: Session, embedded: Embedded) -> bool:
     return bool(embedded.errors) and block
 
 
+def note_other_spaces(session: Session) -> None:
+    """Switching backend or model re-embeds into a folder of its own; say so once."""
+    store = session.stores.manifest
+    if store is None or store.pack_ids():
+        return
+    parent = os.path.dirname(store.folder)
+    others = sorted(n for n in os.listdir(parent) if n != store.space) if os.path.isdir(parent) else []
+    if others:
+        print(
+            f"dupgate: note: {MANIFEST_DIR}/ holds vectors for {', '.join(others)}, none for {store.space}; "
+            "images will be embedded for this backend (`dupgate update` does it for all at once, "
+            "`dupgate prune --all-backends` drops the old vectors)",
+            file=sys.stderr,
+        )
+
+
 def check(files: list[str], backend: str | None, threshold: float | None) -> int:
     session = open_session(backend, threshold, need_repo="check")
     repo = session.repo
@@ -119,6 +135,7 @@ def check(files: list[str], backend: str | None, threshold: float | None) -> int
         staged = git(repo.root, "diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR")
         files = [os.path.join(repo.root, p) for p in staged.split("\0") if p]
     with repo_lock(repo):
+        note_other_spaces(session)
         tracked = session.tracked_refs()
         refs = dict(tracked)
         probes = []
@@ -129,15 +146,21 @@ def check(files: list[str], backend: str | None, threshold: float | None) -> int
             probes.append(path)
             refs.setdefault(path, ImageRef(path, os.path.join(repo.root, path)))
         embedded = session.embed(list(refs.values()))
-        outcome = session.outcome(probes, embedded)
+        # Images the committed manifest lacks are new too, even when pre-commit handed them
+        # to another call of this hook (long file lists are split): checking them in every
+        # call gives each call the verdict one call would give, and never records an image
+        # that is part of a near-duplicate pair.
+        recorded = recorded_keys(repo, session.stores.manifest)
+        unrecorded = [p for p in tracked if p in embedded.keys and embedded.keys[p] not in recorded]
+        outcome = session.outcome(probes + unrecorded, embedded)
         if outcome.blocking:
-            print(report.check_text(outcome))
+            print(report.check_text(outcome, given=set(probes)))
         if report_errors(session, embedded):
             return 2
         if outcome.blocking:
             return 1
         wanted = [embedded.keys[p] for p in tracked if p in embedded.keys]
-        to_add = write_pending(repo, session.stores.manifest, embedded.table, wanted)
+        to_add = write_pending(repo, session.stores.manifest, embedded.table, wanted, recorded)
     if to_add:
         print(
             f"dupgate: no near-duplicates; vectors of {embedded.embedded or 'the'} new image(s) "
@@ -186,7 +209,10 @@ def init(baseline: bool) -> int:
         embedded = session.embed(list(refs.values()))
         if report_errors(session, embedded):
             return 2
-        to_add = write_pending(repo, session.stores.manifest, embedded.table, list(embedded.keys.values()))
+        in_manifest = recorded_keys(repo, session.stores.manifest)
+        to_add = write_pending(
+            repo, session.stores.manifest, embedded.table, list(embedded.keys.values()), in_manifest
+        )
         outcome = session.outcome(list(embedded.keys), embedded)
         recorded = outcome.blocking if baseline else []
         if recorded:
@@ -243,7 +269,7 @@ def prune(all_backends: bool) -> int:
         table = VectorTable(store.dimensions)
         old_ids = store.pack_ids()
         store.load(table)
-        keep = [k for k in table if k in live]
+        keep = [k for k in table.all_keys() if k in live]
         dropped = len(table) - len(keep)
         if dropped or len(old_ids) > 1:
             new_id = store.write_pack(keep, table.get(keep)) if keep else None

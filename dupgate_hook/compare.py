@@ -10,8 +10,8 @@ import numpy as np
 from dupgate_hook.allowlist import Acceptance, AllowList
 from dupgate_hook.manifest import VectorTable
 
-Similarity = Callable[[np.ndarray, np.ndarray], np.ndarray]
-_CHUNK = 256
+Similarity = Callable[[np.ndarray, np.ndarray, float | None], np.ndarray]
+_CHUNK = 1024
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,10 @@ def find_pairs(
 
     `keys` maps every image that counts (path -> content key with a vector in `table`);
     `probes` are the images under scrutiny (the staged ones, or all of them in an audit).
+    A threshold of 0 lists every pair, negative scores included.
     """
+    floor = threshold if threshold > 0 else None
+    cutoff = threshold if threshold > 0 else -np.inf
     paths_by_key: dict[str, list[str]] = {}
     for path in sorted(keys):
         paths_by_key.setdefault(keys[path], []).append(path)
@@ -58,15 +61,15 @@ def find_pairs(
     column = {key: j for j, key in enumerate(all_keys)}
     for start in range(0, len(probe_keys), _CHUNK):
         chunk = probe_keys[start : start + _CHUNK]
-        scores = np.asarray(similarity(table.get(chunk), every), dtype=np.float64)
+        scores = np.asarray(similarity(table.get(chunk), every, floor), dtype=np.float64)
         for i, key in enumerate(chunk):
             for p in probe_paths[key]:
                 for q in paths_by_key[key]:
                     if q != p:
                         add(p, q, 1.0, True)
             row = scores[i]
-            row[column[key]] = -np.inf
-            for j in np.flatnonzero(row >= threshold):
+            hits = np.flatnonzero(row >= cutoff)
+            for j in hits[hits != column[key]]:
                 score = float(min(1.0, row[j]))
                 for p in probe_paths[key]:
                     for q in paths_by_key[all_keys[j]]:

@@ -61,6 +61,8 @@ def parse_config(text: str) -> Config:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise DupgateError(f"{CONFIG_NAME}: {problem}{where}") from None
+    except RecursionError:
+        raise DupgateError(f"{CONFIG_NAME}: nested too deeply to be a dupgate config") from None
     if data is None:
         return Config()
     if not isinstance(data, dict):

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from dupgate_hook.errors import ImageError
 
@@ -98,9 +99,11 @@ def decode(path: str, data: bytes, max_side: int, max_pixels: int = DEFAULT_MAX_
             if getattr(img, "n_frames", 1) > 1:
                 img.seek(0)  # animations: the first frame stands for the file
             img.draft("RGB", (max_side, max_side))  # JPEG: decode at reduced scale
-            img = _oriented(img)
+            turn = _orientation(img)
             img.load()
             img = _shrink(img, max_side)
+            if turn is not None:  # after shrinking: turning a full-size picture copies it
+                img = img.transpose(turn)
             rgb = _to_rgb(img)
     except ImageError:
         raise
@@ -108,7 +111,7 @@ def decode(path: str, data: bytes, max_side: int, max_pixels: int = DEFAULT_MAX_
         raise ImageError(path, "looks like a decompression bomb; refusing to decode it") from None
     except UnidentifiedImageError:
         raise ImageError(path, "not a recognised image format (corrupt or wrong extension?)") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError, struct.error) as exc:
         # Pillow reports truncation and corruption through this mix of exception types.
         raise ImageError(path, f"corrupt or truncated image ({_one_line(exc)})") from None
     except MemoryError:
@@ -120,11 +123,23 @@ def load(path: str, max_side: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Load
     return decode(path, read_bytes(path), max_side, max_pixels)
 
 
-def _oriented(img: Image.Image) -> Image.Image:
+_TRANSPOSE_FOR_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _orientation(img: Image.Image) -> Image.Transpose | None:
+    """The turn the EXIF orientation tag asks for (what `ImageOps.exif_transpose` applies)."""
     try:
-        return ImageOps.exif_transpose(img) or img
+        return _TRANSPOSE_FOR_ORIENTATION.get(img.getexif().get(0x0112, 1))
     except Exception:  # a broken EXIF block must not make a readable image unusable
-        return img
+        return None
 
 
 def _shrink(img: Image.Image, max_side: int) -> Image.Image:

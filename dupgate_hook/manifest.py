@@ -15,7 +15,6 @@ import json
 import os
 import re
 import tempfile
-import zipfile
 from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
@@ -47,7 +46,7 @@ class VectorTable:
     def __len__(self) -> int:
         return len(self._keys)
 
-    def keys(self) -> list[str]:
+    def all_keys(self) -> list[str]:
         return list(self._keys)
 
     def add(self, keys: Iterable[str], vectors: np.ndarray) -> None:
@@ -119,7 +118,7 @@ class PackStore:
                 vectors = npz["vectors"]
         except DupgateError:
             raise
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        except Exception as exc:  # hostile zip bytes fail in many ways: zipfile, zlib, lzma, struct...
             raise DupgateError(f"{name}.npz: unreadable vectors ({_short(exc)})") from None
         if vectors.dtype.kind != "f" or vectors.ndim != 2:
             raise DupgateError(f"{name}.npz: vectors must be a 2-D float array, not {vectors.dtype}")
@@ -165,10 +164,20 @@ class PackStore:
         pack_id = hashlib.sha256(("\n".join([self.space, *keys])).encode()).hexdigest()[:16]
         json_path, npz_path = self.pack_files(pack_id)
         meta = {"schema": SCHEMA, "space": self.space, "dimensions": self.dimensions, "keys": keys}
-        os.makedirs(self.folder, exist_ok=True)
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+        except OSError as exc:
+            raise DupgateError(f"{self.label}: cannot create the folder ({exc.strerror or exc})") from None
+        complete = os.path.exists(json_path)  # the same keys already written: only refreshed
         atomic_write(npz_path, lambda f: np.savez(f, vectors=data), self.label)
         text = json.dumps(meta, indent=0, separators=(",", ":")) + "\n"
-        atomic_write(json_path, lambda f: f.write(text.encode()), self.label)
+        try:
+            atomic_write(json_path, lambda f: f.write(text.encode()), self.label)
+        except DupgateError:
+            if not complete:  # leave no vectors without their JSON behind (e.g. disk full)
+                with contextlib.suppress(OSError):
+                    os.unlink(npz_path)
+            raise
         return pack_id
 
     def remove_pack(self, pack_id: str) -> None:

@@ -68,8 +68,12 @@ def pair_lines(pairs: list[Pair], threshold: float) -> list[str]:
     return lines
 
 
-def check_text(outcome: Outcome) -> str:
-    """The message a blocked commit shows: the pairs, then the ways forward."""
+def check_text(outcome: Outcome, given: set[str] | None = None) -> str:
+    """The message a blocked commit shows: the pairs, then the ways forward.
+
+    `given` are the files this call was handed; a pair of two others involves images
+    tracked before the manifest knew them, which `dupgate init` records as a baseline.
+    """
     blocking = outcome.blocking
     count = len(blocking)
     lines = [
@@ -81,6 +85,11 @@ def check_text(outcome: Outcome) -> str:
         f'  dupgate allow {shlex.quote(blocking[0].a)} {shlex.quote(blocking[0].b)} --reason "..."',
         "To commit anyway this once:  SKIP=dupgate git commit ...",
     ]
+    if given is not None and any(p.a not in given and p.b not in given for p in blocking):
+        lines.append(
+            "Some pairs are between images not yet in the manifest: if they were in the repository "
+            "before dupgate, `dupgate init` records them as an accepted baseline."
+        )
     return "\n".join(lines)
 
 
@@ -110,4 +119,4 @@ def show(path: str) -> str:
     """A path on one line: control characters (e.g. newlines in names) are escaped."""
     if path.isprintable():
         return path
-    return path.encode("unicode_escape").decode("ascii")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in path)

@@ -74,7 +74,7 @@ def add_to_cache(stores: Stores, keys: list[str], vectors: np.ndarray) -> None:
         if len(ids) >= _CACHE_COMPACT_AT:
             table = VectorTable(stores.cache.dimensions)
             load_cache(stores, table)
-            merged = stores.cache.write_pack(table.keys(), table.matrix())
+            merged = stores.cache.write_pack(table.all_keys(), table.matrix())
             for pack_id in ids:
                 if pack_id != merged:
                     stores.cache.remove_pack(pack_id)
@@ -82,25 +82,31 @@ def add_to_cache(stores: Stores, keys: list[str], vectors: np.ndarray) -> None:
         print(f"dupgate: warning: vectors not cached ({exc})", file=sys.stderr)
 
 
-def write_pending(repo: Repo, store: PackStore, table: VectorTable, wanted: list[str]) -> list[str]:
+def recorded_keys(repo: Repo, store: PackStore) -> set[str]:
+    """Keys held by the packs git tracks: what the committed manifest will hold."""
+    keys: set[str] = set()
+    for pack_id in sorted(tracked_pack_ids(repo, store) & set(store.pack_ids())):
+        keys.update(store.read_pack(pack_id)[0])
+    return keys
+
+
+def write_pending(
+    repo: Repo, store: PackStore, table: VectorTable, wanted: list[str], recorded: set[str]
+) -> list[str]:
     """Make the work tree's manifest hold `wanted` keys; return the files to `git add`.
 
-    Keys already in tracked packs cost nothing. The rest, with whatever pending (untracked)
-    packs already hold, become one pending pack named by its keys.
+    Keys in `recorded` (see `recorded_keys`) cost nothing. The rest, with whatever pending
+    (untracked) packs already hold, become one pending pack named by its keys.
     """
-    tracked = tracked_pack_ids(repo, store)
-    on_disk = set(store.pack_ids())
-    in_git = VectorTable(store.dimensions)
-    store.load(in_git, only=sorted(tracked & on_disk))
-    pending_ids = sorted(on_disk - tracked)
+    pending_ids = sorted(set(store.pack_ids()) - tracked_pack_ids(repo, store))
     pending = VectorTable(store.dimensions)
     store.load(pending, only=pending_ids)
-    missing = [k for k in dict.fromkeys(wanted) if k not in in_git]
+    missing = [k for k in dict.fromkeys(wanted) if k not in recorded]
     if not missing:
         return []
     if not all(k in pending for k in missing) or len(pending_ids) != 1:
         pending.add(missing, table.get(missing))
-        new_id = store.write_pack(pending.keys(), pending.matrix())
+        new_id = store.write_pack(pending.all_keys(), pending.matrix())
         for pack_id in pending_ids:
             if pack_id != new_id:
                 store.remove_pack(pack_id)
@@ -124,8 +130,11 @@ def repo_lock(repo: Repo | None) -> Iterator[None]:
     try:
         os.makedirs(folder, exist_ok=True)
         fd = os.open(os.path.join(folder, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise DupgateError(f"{folder}: cannot create the lock file ({exc.strerror})") from None
+    except OSError:
+        # A read-only repository: nothing can be written there, so there is nothing to guard;
+        # any write that is still needed fails later with its own clear message.
+        yield
+        return
     try:
         deadline = time.monotonic() + _LOCK_WAIT_SECONDS
         while True:

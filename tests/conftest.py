@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -96,6 +97,15 @@ def hook_env(pre_commit_home: Path, tmp_path: Path) -> dict[str, str]:
     bindir = str(Path(sys.executable).parent)  # pre-commit and git from this environment
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
     return env
+
+
+def hook_exit(proc: subprocess.CompletedProcess[str]) -> int:
+    """dupgate's own exit code from `pre-commit --verbose` output (pre-commit itself says 1)."""
+    found = re.search(r"- exit code: (\d+)", proc.stdout)
+    if found:
+        return int(found.group(1))
+    assert proc.returncode == 0 and "Passed" in proc.stdout, proc.stdout + proc.stderr
+    return 0
 
 
 class Hook:

@@ -143,4 +143,30 @@ def test_many_against_many_equals_one_by_one(backend: LocalBackend) -> None:
     full = backend.similarity(vec, vec)
     rows = np.vstack([backend.similarity(vec[i:i + 1], vec) for i in range(len(vec))])
     assert full.shape == (len(vec), len(vec))
-    assert np.abs(full - rows).max() < 0.01
+    assert np.abs(full - rows).max() < 1e-3
+    # a copy of the same vectors takes the two-direction path rather than the symmetric one
+    assert np.abs(backend.similarity(vec, vec.copy()) - full).max() < 1e-5
+
+
+def test_faint_textures_agree_across_code_paths(backend: LocalBackend) -> None:
+    """Near-flat maps: the kernel path must not amplify float32 rounding of the band means."""
+    rng = np.random.default_rng(3)
+    faint = [Image.fromarray((200 + rng.normal(0, 1.5, (96, 128, 3))).clip(0, 255).astype(np.uint8))
+             for _ in range(12)]
+    vec = _vectors(backend, faint + [_scene(9)])
+    full = backend.similarity(vec, vec)
+    rows = np.vstack([backend.similarity(vec[i:i + 1], vec) for i in range(len(vec))])
+    assert np.abs(full - rows).max() < 1e-3
+
+
+def test_floor_keeps_scores_at_or_above_it_exact(backend: LocalBackend) -> None:
+    images = [_scene(s) for s in range(60, 72)]
+    images += [EDITS[e](images[i]) for i, e in enumerate(sorted(EDITS))]
+    vec = _vectors(backend, images)
+    exact = backend.similarity(vec, vec)
+    for floor in (0.3, backend.default_threshold):
+        gated = backend.similarity(vec, vec, floor=floor)
+        assert np.array_equal(gated >= floor, exact >= floor)
+        keep = exact >= floor
+        assert np.abs(gated[keep] - exact[keep]).max() < 1e-5
+        assert (gated <= exact + 1e-5).all()

@@ -31,7 +31,7 @@ def test_round_trip_and_stable_name(tmp_path: Path) -> None:
     assert s.write_pack(list(reversed(KEYS)), vectors[::-1]) == pack  # same keys, same file
     table = VectorTable(4)
     s.load(table)
-    assert table.keys() == KEYS
+    assert table.all_keys() == KEYS
     assert np.allclose(table.get(KEYS), vectors, atol=1e-3)
     assert not list((tmp_path / "space").glob(".tmp-*"))
 

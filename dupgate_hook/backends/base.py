@@ -33,7 +33,9 @@ class Backend(Protocol):
     rotation applied, alpha composited, longest side at most `input_side`) and returns a
     float32 array of shape (len(images), dimensions) whose rows are L2-normalised.
     `similarity` turns two such arrays into an (n, m) matrix of scores where higher means
-    more alike and 1.0 means identical; it is what the threshold is compared with.
+    more alike and 1.0 means identical; it is what the threshold is compared with. With
+    `floor`, only scores at or above it need be exact (lower ones may come back lower), so
+    a backend can skip work on pairs that cannot be reported.
     """
 
     name: str
@@ -45,7 +47,7 @@ class Backend(Protocol):
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray: ...
 
-    def similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray: ...
+    def similarity(self, a: np.ndarray, b: np.ndarray, floor: float | None = None) -> np.ndarray: ...
 
 
 def space_id(backend: Backend) -> str:

@@ -90,8 +90,8 @@ class GeminiBackend:
         self._key = ""
         self._key_variable = ""
 
-    def similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return cosine(a, b)
+    def similarity(self, a: np.ndarray, b: np.ndarray, floor: float | None = None) -> np.ndarray:
+        return cosine(a, b)  # one matrix product: `floor` would save nothing
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         """One request of one content per image; rows come back L2-normalised float32."""

@@ -19,9 +19,11 @@ weighted by how well the bands' mean brightness and saturation agree, which sepa
 same texture printed in a different tone (a recolour keeps brightness and saturation).
 
 A "window" of a stored image is a 12x12 sub-block of its 16x16 map, so no resampling is
-needed at compare time, and its correlation with a probe can be computed with one matrix
-product against the stored maps (`_window_scores_by_kernels`), which keeps the hook's
-one-against-ten-thousand comparison in a few milliseconds.
+needed at compare time. Its band statistics come from box sums over the raw map, and its
+correlation with a few other maps can come from one matrix product of the raw maps against
+those maps' bands placed at every window position (`window_kernels`), so the hook never has
+to build the windows of ten thousand stored images. How the framings are combined, and the
+bound that lets most window comparisons be skipped, is in `local`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ WIN = 12  # side of a window (75% of GRID) and of the other 12x12 maps
 OFFSETS = GRID - WIN + 1  # window positions per axis
 N_WIN = OFFSETS * OFFSETS
 BANDS = 4
+ROWS = WIN // BANDS  # map rows in one band of a 12x12 map or window
+SPAN = ROWS + OFFSETS - 1  # map rows that band b of some window may cover (from ROWS * b)
 SGRID = 8  # saturation map side (only band means of saturation are ever used)
 
 # Layout of a stored vector (before L2 normalisation). The marker recovers the scale the
@@ -48,7 +52,8 @@ DIMENSIONS = sum(size for _, size in _LAYOUT)
 FLAT_RMS = 0.002  # per-cell contrast (in 0..1 brightness) below which a band counts as flat
 TONE_DEADZONE = 0.05  # brightness/saturation differences an edit may cause for free
 TONE_SCALE = 0.10  # beyond the dead zone, the agreement falls off on this scale
-CHUNK_ELEMENTS = 4_000_000  # bound on the size of intermediate score tensors
+CELLS = ROWS * WIN  # cells in one band of a 12x12 map or window
+EPS = CELLS * FLAT_RMS**2  # flatness term of such a band (see `_band_unit`)
 
 
 def describe(img: Image.Image) -> np.ndarray:
@@ -102,16 +107,39 @@ class Parts:
     s8: np.ndarray  # (n, 8, 8)
 
 
+@dataclass(frozen=True)
+class WindowStats:
+    """Band tone and norm of the 25 windows of each image, all (n, N_WIN, BANDS) float32.
+
+    `inv_denom` is 1 / sqrt(|centred band|^2 + EPS): a window band's unit vector is
+    (band - value) * inv_denom with flatness coordinate sqrt(EPS) * inv_denom.
+    """
+
+    value: np.ndarray
+    sat: np.ndarray
+    inv_denom: np.ndarray
+
+    def ranges(self) -> tuple[np.ndarray, ...]:
+        """Band-major (BANDS, n) lowest and highest window value, then sat, of each image."""
+        v, s = self.value.transpose(2, 0, 1), self.sat.transpose(2, 0, 1)
+        return v.min(axis=2), v.max(axis=2), s.min(axis=2), s.max(axis=2)
+
+
 def _band_unit(maps: np.ndarray, sat: np.ndarray) -> Bands:
     """Split (…, g, g) maps into horizontal bands; centre and normalise each band."""
     shape = maps.shape
     x = maps.reshape(*shape[:-2], BANDS, -1)
-    mean = x.mean(axis=-1)
-    x = x - mean[..., None]
-    eps = x.shape[-1] * FLAT_RMS**2
-    denom = np.sqrt((x * x).sum(axis=-1, keepdims=True) + eps)
-    unit = np.concatenate([x / denom, np.sqrt(eps) / denom], axis=-1)
-    return Bands(unit.astype(np.float32), mean.astype(np.float32), sat.astype(np.float32))
+    d = x.shape[-1]
+    ones = np.full(d, 1.0 / d, np.float32)
+    mean = x @ ones  # products: reductions over a short last axis are slow in numpy
+    unit = np.empty((*x.shape[:-1], d + 1), np.float32)
+    body = unit[..., :d]
+    np.subtract(x, mean[..., None], out=body)
+    eps = d * FLAT_RMS**2
+    inv = 1.0 / np.sqrt((body * body) @ (ones * d) + eps)
+    body *= inv[..., None]
+    unit[..., d] = np.sqrt(eps) * inv
+    return Bands(unit, mean.astype(np.float32), sat.astype(np.float32))
 
 
 def unpack(vectors: np.ndarray) -> Parts:
@@ -125,7 +153,7 @@ def unpack(vectors: np.ndarray) -> Parts:
         fields[name] = v[:, start:start + size]
         start += size
     n = len(v)
-    f16 = fields["f16"].reshape(n, GRID, GRID)
+    f16 = np.ascontiguousarray(fields["f16"]).reshape(n, GRID, GRID)
     s8 = fields["s8"].reshape(n, SGRID, SGRID)
     s_rows = s8.reshape(n, BANDS, -1).mean(axis=-1)  # full-frame bands of saturation
     return Parts(
@@ -146,32 +174,102 @@ def _interval_weights(lo: np.ndarray, hi: np.ndarray, cells: int, side: float) -
     return weights
 
 
-def _window_matrices() -> tuple[np.ndarray, np.ndarray]:
-    """Linear maps from a 16x16 map / 8x8 saturation map to the band means of each window."""
+def _window_sat_matrix() -> np.ndarray:
+    """Linear map (64, N_WIN * BANDS) from an 8x8 saturation map to each window band's mean."""
     oy, ox, b = np.meshgrid(np.arange(OFFSETS), np.arange(OFFSETS), np.arange(BANDS),
                             indexing="ij")
-    rows_lo = (oy + b * (WIN // BANDS)).astype(np.float64)
-    rows_hi = rows_lo + WIN // BANDS
+    rows_lo = (oy + b * ROWS).astype(np.float64)
     cols_lo = ox.astype(np.float64)
-    cols_hi = cols_lo + WIN
-    mats = []
-    for cells in (GRID, SGRID):
-        wy = _interval_weights(rows_lo, rows_hi, cells, GRID)
-        wx = _interval_weights(cols_lo, cols_hi, cells, GRID)
-        m = np.einsum("...i,...j->...ij", wy, wx).reshape(N_WIN * BANDS, cells * cells)
-        mats.append(m.T.astype(np.float32))
-    return mats[0], mats[1]
+    wy = _interval_weights(rows_lo, rows_lo + ROWS, SGRID, GRID)
+    wx = _interval_weights(cols_lo, cols_lo + WIN, SGRID, GRID)
+    m: np.ndarray = np.einsum("...i,...j->...ij", wy, wx).reshape(N_WIN * BANDS, SGRID * SGRID)
+    return m.T.astype(np.float32)
 
 
-_WIN_MEAN, _WIN_SAT = _window_matrices()
+def _placements() -> np.ndarray:
+    """0/1 tensor (N_WIN, SPAN * GRID, CELLS): band cell q of window k -> cell of the strip.
+
+    Band b of window (oy, ox) covers rows ROWS*b + oy + r, columns ox + c of the map, so
+    inside the strip of rows ROWS*b .. ROWS*b + SPAN - 1 its placement does not depend on b.
+    """
+    out = np.zeros((OFFSETS, OFFSETS, SPAN, GRID, ROWS, WIN), np.float32)
+    for r in range(ROWS):
+        for c in range(WIN):
+            for oy in range(OFFSETS):
+                out[oy, np.arange(OFFSETS), oy + r, np.arange(OFFSETS) + c, r, c] = 1.0
+    return out.reshape(N_WIN, SPAN * GRID, CELLS)
 
 
-def windows(parts: Parts) -> Bands:
-    """The 25 materialised 12x12 windows of each image, band-normalised: (n, 25, BANDS, …)."""
+_WIN_SAT = _window_sat_matrix()
+_PLACE = _placements()
+_FIRST_ROW = np.arange(OFFSETS)[:, None] + ROWS * np.arange(BANDS)[None, :]  # (oy, b)
+_COL_BOX = (np.arange(GRID)[:, None] - np.arange(OFFSETS) >= 0) & (
+    np.arange(GRID)[:, None] - np.arange(OFFSETS) < WIN)  # (16, ox): column in window?
+_ROW_BOX = (np.arange(GRID)[:, None] - np.arange(GRID - ROWS + 1) >= 0) & (
+    np.arange(GRID)[:, None] - np.arange(GRID - ROWS + 1) < ROWS)  # (16, first row)
+
+
+def _box_sums(x: np.ndarray) -> np.ndarray:
+    """Sums of x (n, 16, 16) over every window band: (n, N_WIN, BANDS), by two small products."""
+    n = len(x)
+    across = x @ _COL_BOX.astype(x.dtype)  # (n, row, ox): sums over WIN columns
+    strips = across.transpose(0, 2, 1) @ _ROW_BOX.astype(x.dtype)  # (n, ox, first row)
+    by_window: np.ndarray = strips[:, :, _FIRST_ROW].transpose(0, 2, 1, 3)  # (n, oy, ox, b)
+    return by_window.reshape(n, N_WIN, BANDS)
+
+
+def window_stats(parts: Parts) -> WindowStats:
+    """Tone and norm of every window band, from box sums of the raw maps (no windows built)."""
     n = len(parts.f16)
-    w = sliding_window_view(parts.f16, (WIN, WIN), axis=(1, 2)).reshape(n, N_WIN, WIN, WIN)
+    # float64 and centred per map: E[x^2] - E[x]^2 would cancel badly on faint textures.
+    x = parts.f16.astype(np.float64)
+    level = x.mean(axis=(1, 2))[:, None, None]
+    x -= level
+    s1 = _box_sums(x)
+    s2 = _box_sums(x * x)
+    spread = np.maximum(s2 - s1 * s1 / CELLS, 0.0)
     sat = (parts.s8.reshape(n, -1) @ _WIN_SAT).reshape(n, N_WIN, BANDS)
-    return _band_unit(np.ascontiguousarray(w), sat)
+    return WindowStats(
+        value=(s1 / CELLS + level).astype(np.float32),
+        sat=sat,
+        inv_denom=(1.0 / np.sqrt(spread + EPS)).astype(np.float32),
+    )
+
+
+def window_units(f16: np.ndarray, stats: WindowStats) -> np.ndarray:
+    """Unit vectors of all windows, band-major: (BANDS, n, N_WIN, CELLS + 1) float32."""
+    n = len(f16)
+    strips = sliding_window_view(f16, (ROWS, WIN), axis=(1, 2))  # (n, row, ox, ROWS, WIN)
+    w = strips[:, _FIRST_ROW].transpose(2, 0, 1, 3, 4, 5)  # (b, n, oy, ox, ROWS, WIN)
+    out = np.empty((BANDS, n, N_WIN, CELLS + 1), np.float32)
+    body = out[..., :CELLS]
+    body[...] = w.reshape(BANDS, n, N_WIN, CELLS)
+    body -= stats.value.transpose(2, 0, 1)[..., None]
+    inv = stats.inv_denom.transpose(2, 0, 1)
+    body *= inv[..., None]
+    out[..., CELLS] = np.sqrt(EPS) * inv
+    return out
+
+
+def window_kernels(units: np.ndarray) -> np.ndarray:
+    """Band kernels (BANDS, SPAN * GRID, N_WIN * m) of m band-unit maps (m, BANDS, CELLS + 1).
+
+    Column (k, j) of kernel b is band b of map j placed at window k inside the map strip of
+    rows ROWS*b .., so strip @ kernel is the dot product of every window band with map j's
+    band. Map bands are centred, so the window's own mean does not matter.
+    """
+    m = len(units)
+    # Re-centre in float64: float32 rounding leaves the bands of a near-flat map summing to
+    # ~1e-4, which the window's brightness level would otherwise turn into a visible error.
+    body = units[..., :CELLS].astype(np.float64)
+    body -= body.mean(axis=-1, keepdims=True)
+    kern: np.ndarray = np.einsum("kcq,jbq->bckj", _PLACE, body, optimize=True).astype(np.float32)
+    return kern.reshape(BANDS, SPAN * GRID, N_WIN * m)
+
+
+def strip(flat: np.ndarray, band: int) -> np.ndarray:
+    """The rows ROWS*band .. + SPAN of (n, GRID * GRID) maps, flattened: (n, SPAN * GRID) view."""
+    return flat[:, ROWS * band * GRID:(ROWS * band + SPAN) * GRID]
 
 
 def tone(dv: np.ndarray, ds: np.ndarray) -> np.ndarray:
@@ -182,73 +280,39 @@ def tone(dv: np.ndarray, ds: np.ndarray) -> np.ndarray:
     return agreement
 
 
-def _aggregate(cos: np.ndarray) -> np.ndarray:
+def tone_gap(lo: np.ndarray, hi: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Squared excess, beyond the dead zone, of x's distance to [lo, hi] (broadcast)."""
+    gap: np.ndarray = np.maximum(np.maximum(lo - x, x - hi), 0.0)
+    gap -= TONE_DEADZONE
+    np.maximum(gap, 0.0, out=gap)
+    gap *= gap
+    return gap
+
+
+def aggregate(per_band: list[np.ndarray]) -> np.ndarray:
     """Mean over bands without the worst one: one occluded band cannot veto a match."""
+    total: np.ndarray = per_band[0] + per_band[1]
+    worst = np.minimum(per_band[0], per_band[1])
+    for x in per_band[2:]:
+        total += x
+        np.minimum(worst, x, out=worst)
+    total -= worst
+    total *= 1.0 / (len(per_band) - 1)
+    return total
+
+
+def aggregate_last(cos: np.ndarray) -> np.ndarray:
+    """`aggregate` over a trailing band axis."""
     kept: np.ndarray = (cos.sum(axis=-1) - cos.min(axis=-1)) / (cos.shape[-1] - 1)
     return kept
 
 
 def band_scores(x: Bands, y: Bands) -> np.ndarray:
-    """Scores (n, m) between one map per image on each side."""
-    cos = np.einsum("ibd,jbd->ijb", x.unit, y.unit, optimize=True)
-    t = tone(x.value[:, None] - y.value[None], x.sat[:, None] - y.sat[None])
-    return _aggregate(cos * t)
-
-
-def window_scores(win: Bands, y: Bands) -> np.ndarray:
-    """max over windows k of score(window k of x_i, map of y_j): (n, m), chunked over n."""
-    n, m = win.unit.shape[0], y.unit.shape[0]
-    out = np.empty((n, m), np.float32)
-    step = max(1, CHUNK_ELEMENTS // max(1, m * N_WIN * BANDS))
-    yt = y.unit.transpose(1, 2, 0)  # (BANDS, d, m)
-    for s in range(0, n, step):
-        u = win.unit[s:s + step]  # (c, K, B, d)
-        cos = np.einsum("ckbd,bdj->ckjb", u, yt, optimize=True)
-        t = tone(win.value[s:s + step, :, None] - y.value[None, None],
-                 win.sat[s:s + step, :, None] - y.sat[None, None])
-        out[s:s + step] = _aggregate(cos * t).max(axis=1)
-    return out
-
-
-def window_scores_by_kernels(x: Bands, parts: Parts) -> np.ndarray:
-    """Scores (n, m): map of x_i against the best window of image j, without building windows.
-
-    The band vectors of x are zero-mean, so their dot product with a window band equals the
-    dot product of the band placed at the window's position on a 16x16 canvas with the raw
-    16x16 map; all windows of all images then come out of one matrix product. Window band
-    norms and tones are linear (or quadratic) in the map and come from fixed matrices.
-    """
-    n, m = x.unit.shape[0], parts.f16.shape[0]
-    rows = WIN // BANDS
-    kern = np.zeros((n, OFFSETS, OFFSETS, BANDS, GRID, GRID), np.float32)
-    body = x.unit[..., :-1].reshape(n, BANDS, rows, WIN)
-    for oy in range(OFFSETS):
-        for ox in range(OFFSETS):
-            for b in range(BANDS):
-                r = oy + b * rows
-                kern[:, oy, ox, b, r:r + rows, ox:ox + WIN] = body[:, b]
-    kern2 = kern.reshape(n * N_WIN * BANDS, GRID * GRID)
-    # Centre each map first: E[x^2] - E[x]^2 in float32 cancels badly on faint textures.
-    flat = parts.f16.reshape(m, -1)
-    level = flat.mean(axis=1, keepdims=True)
-    flat = flat - level
-    centred_mean = flat @ _WIN_MEAN  # (m, K*B)
-    sq = (flat * flat) @ _WIN_MEAN
-    cells = rows * WIN
-    cnorm2 = np.maximum(cells * (sq - centred_mean * centred_mean), 0.0)
-    mean = centred_mean + level
-    eps = cells * FLAT_RMS**2
-    denom = np.sqrt(cnorm2 + eps)
-    sat = (parts.s8.reshape(m, -1) @ _WIN_SAT).reshape(m, N_WIN, BANDS)
-    mean = mean.reshape(m, N_WIN, BANDS)
-    denom = denom.reshape(m, N_WIN, BANDS)
-    out = np.empty((n, m), np.float32)
-    step = max(1, CHUNK_ELEMENTS // max(1, n * N_WIN * BANDS))
-    for s in range(0, m, step):
-        num = (flat[s:s + step] @ kern2.T).reshape(-1, n, N_WIN, BANDS)
-        d = denom[s:s + step, None]
-        cos = num / d + x.unit[None, :, None, :, -1] * (np.sqrt(eps) / d)
-        t = tone(x.value[None, :, None] - mean[s:s + step, None],
-                 x.sat[None, :, None] - sat[s:s + step, None])
-        out[:, s:s + step] = _aggregate(cos * t).max(axis=2).T
-    return out
+    """Scores (n, m) between one map per image on each side (rows of x can be chunked)."""
+    per_band = []
+    for b in range(BANDS):
+        cos = x.unit[:, b] @ y.unit[:, b].T
+        cos *= tone(x.value[:, b, None] - y.value[None, :, b],
+                    x.sat[:, b, None] - y.sat[None, :, b])
+        per_band.append(cos)
+    return aggregate(per_band)
