@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from dupgate_hook import images
 from dupgate_hook.backends.base import Backend
-from dupgate_hook.errors import ImageError
+from dupgate_hook.errors import DupgateError, ImageError
 from dupgate_hook.manifest import VectorTable
 from dupgate_hook.paths import ImageRef, content_key
 from dupgate_hook.progress import Progress
@@ -39,7 +39,13 @@ def embed_all(
 ) -> Embedded:
     table = VectorTable(backend.dimensions)
     if stores.manifest is not None:
-        stores.manifest.load(table)
+        try:
+            stores.manifest.load(table)
+        except DupgateError as exc:
+            raise DupgateError(
+                f"{exc}; delete that pack's .json and .npz and run `dupgate update` to rebuild it "
+                "(vectors already paid for come back from the cache)"
+            ) from None
     result = Embedded(table)
     for ref in refs:
         if ref.key:

@@ -195,3 +195,22 @@ def test_exif_rotated_copy_matches_upright(repo: Path, capsys: pytest.CaptureFix
     assert main(["audit", "--format", "json"]) == 1
     pairs = json.loads(capsys.readouterr().out)["pairs"]
     assert [(p["a"], p["b"]) for p in pairs] == [("tagged.jpg", "upright.jpg")]
+
+
+def test_broken_manifest_names_the_repair_and_the_repair_works(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for i in range(2):
+        save(picture(200 + i), repo / f"p{i}.png")
+    stage_and_record(repo)
+    pack_json = next((repo / ".dupgate").rglob("*.json"))
+    pack_json.write_text('{"schema": 1, "space": "local", "keys": [1, 2]}')
+    capsys.readouterr()
+    assert main(["check"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and pack_json.name[:-5] in err and "dupgate update" in err
+    pack_json.unlink()
+    pack_json.with_suffix(".npz").unlink()
+    assert main(["update"]) == 0
+    git(repo, "add", "-A", ".dupgate")
+    assert main(["check"]) == 0

@@ -122,3 +122,13 @@ def test_pixel_limit_refuses_without_decoding() -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="file not found"):
         images.load(str(tmp_path / "gone.png"), 64)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])  # APNG and animated WebP
+def test_other_animations_use_first_frame(fmt: str) -> None:
+    frames = [picture(s, (64, 48)) for s in (7, 8)]
+    buf = io.BytesIO()
+    frames[0].save(buf, fmt, save_all=True, append_images=frames[1:], duration=100, lossless=True)
+    assert getattr(Image.open(io.BytesIO(buf.getvalue())), "n_frames", 1) == 2
+    first = pixels(buf.getvalue())
+    assert np.abs(first - pixels(encode(frames[0], "PNG"))).mean() < 2
