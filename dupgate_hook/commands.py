@@ -213,8 +213,7 @@ def init(baseline: bool) -> int:
         to_add = write_pending(
             repo, session.stores.manifest, embedded.table, list(embedded.keys.values()), in_manifest
         )
-        outcome = session.outcome(list(embedded.keys), embedded)
-        recorded = outcome.blocking if baseline else []
+        recorded = session.outcome(list(embedded.keys), embedded).blocking if baseline else []
         if recorded:
             pairs = [
                 {

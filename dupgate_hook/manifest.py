@@ -99,9 +99,9 @@ class PackStore:
         base = os.path.join(self.folder, pack_id)
         return base + ".json", base + ".npz"
 
-    def read_pack(self, pack_id: str) -> tuple[list[str], np.ndarray]:
-        """Keys and vectors of one pack, every field checked; never unpickles."""
-        json_path, npz_path = self.pack_files(pack_id)
+    def read_keys(self, pack_id: str) -> list[str]:
+        """The keys a pack's JSON lists, checked (the vectors are not read)."""
+        json_path = self.pack_files(pack_id)[0]
         name = f"{self.label}/{pack_id}"
         try:
             if os.path.getsize(json_path) > _MAX_JSON_BYTES:
@@ -110,7 +110,13 @@ class PackStore:
                 meta = json.load(f, parse_constant=_reject_constant)
         except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise DupgateError(f"{name}.json: unreadable pack metadata ({_short(exc)})") from None
-        keys = self._check_meta(name, meta)
+        return self._check_meta(name, meta)
+
+    def read_pack(self, pack_id: str) -> tuple[list[str], np.ndarray]:
+        """Keys and vectors of one pack, every field checked; never unpickles."""
+        npz_path = self.pack_files(pack_id)[1]
+        name = f"{self.label}/{pack_id}"
+        keys = self.read_keys(pack_id)
         try:
             with np.load(npz_path, allow_pickle=False) as npz:
                 if "vectors" not in npz.files:

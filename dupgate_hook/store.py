@@ -86,7 +86,7 @@ def recorded_keys(repo: Repo, store: PackStore) -> set[str]:
     """Keys held by the packs git tracks: what the committed manifest will hold."""
     keys: set[str] = set()
     for pack_id in sorted(tracked_pack_ids(repo, store) & set(store.pack_ids())):
-        keys.update(store.read_pack(pack_id)[0])
+        keys.update(store.read_keys(pack_id))  # vectors were checked when they were loaded
     return keys
 
 

@@ -51,6 +51,17 @@ def save(img: Image.Image, path: Path, **kwargs: object) -> Path:
     return path
 
 
+def stage_and_record(repo: Path) -> None:
+    """Make the manifest complete for what is staged (exit 3, then 0), then commit."""
+    from dupgate_hook.cli import main
+
+    git(repo, "add", "-A")
+    assert main(["check"]) in (0, 3)
+    git(repo, "add", "-A")
+    assert main(["check"]) == 0
+    git(repo, "commit", "-qm", "x", "--no-verify")
+
+
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty git repository with an identity, as the current directory."""

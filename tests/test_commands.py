@@ -12,17 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import git, picture, save
+from conftest import git, picture, save, stage_and_record
 from dupgate_hook.cli import main
-
-
-def stage_and_record(repo: Path) -> None:
-    """Make the manifest complete for what is staged (exit 3, then 0), then commit."""
-    git(repo, "add", "-A")
-    assert main(["check"]) in (0, 3)
-    git(repo, "add", "-A")
-    assert main(["check"]) == 0
-    git(repo, "commit", "-qm", "x", "--no-verify")
 
 
 def test_check_outside_git_is_a_clear_error(

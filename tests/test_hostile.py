@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from conftest import PROJECT, git, picture, save
+from conftest import PROJECT, git, picture, save, stage_and_record
 from dupgate_hook import images
 from dupgate_hook.cli import main
 from dupgate_hook.config import parse_config
@@ -37,15 +37,6 @@ from dupgate_hook.manifest import MANIFEST_DIR, PackStore
 
 sys.path.insert(0, str(PROJECT / "benchmarks"))
 import fuzz  # noqa: E402
-
-
-def stage_and_record(repo: Path) -> None:
-    """Make the manifest complete for what is staged, then commit it."""
-    git(repo, "add", "-A")
-    assert main(["check"]) in (0, 3)
-    git(repo, "add", "-A")
-    assert main(["check"]) == 0
-    git(repo, "commit", "-qm", "x", "--no-verify")
 
 
 def manifest_folders(repo: Path) -> list[Path]:
