@@ -135,6 +135,7 @@ def check(files: list[str], backend: str | None, threshold: float | None) -> int
         staged = git(repo.root, "diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR")
         files = [os.path.join(repo.root, p) for p in staged.split("\0") if p]
     with repo_lock(repo):
+        session.stores.manifest.sweep_temp_files()  # so `git add .dupgate` never stages them
         note_other_spaces(session)
         tracked = session.tracked_refs()
         refs = dict(tracked)
@@ -205,6 +206,7 @@ def init(baseline: bool) -> int:
     repo = session.repo
     assert repo is not None and session.stores.manifest is not None
     with repo_lock(repo):
+        session.stores.manifest.sweep_temp_files()
         refs = session.tracked_refs()
         embedded = session.embed(list(refs.values()))
         if report_errors(session, embedded):
@@ -264,6 +266,7 @@ def prune(all_backends: bool) -> int:
     store = session.stores.manifest
     assert repo is not None and store is not None
     with repo_lock(repo):
+        store.sweep_temp_files()
         live = {ref.key for ref in session.tracked_refs().values() if ref.key}
         table = VectorTable(store.dimensions)
         old_ids = store.pack_ids()

@@ -186,6 +186,17 @@ class PackStore:
             raise
         return pack_id
 
+    def sweep_temp_files(self) -> None:
+        """Delete temp files a killed writer left; call only while holding the repo lock."""
+        try:
+            names = os.listdir(self.folder)
+        except OSError:
+            return
+        for name in names:
+            if name.startswith(".tmp-"):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(self.folder, name))
+
     def remove_pack(self, pack_id: str) -> None:
         for path in self.pack_files(pack_id):
             with contextlib.suppress(FileNotFoundError):

@@ -329,7 +329,11 @@ def test_sigkill_during_dupgate_check_leaves_a_loadable_manifest(repo: Path) -> 
             store = PackStore(str(cache), cache.name, int(cache.name.rsplit("-", 1)[1]), "cache")
             for pack_id in store.pack_ids():
                 store.read_pack(pack_id)
+    stray = repo / ".dupgate" / "vectors" / "local-mv2-613" / ".tmp-left-by-a-kill"
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_bytes(b"half a pack")
     assert main(["check"]) in (0, 3)  # the next run picks up where the killed one stopped
+    assert temp_files(repo / ".dupgate") == []  # and sweeps what a kill left, before `git add`
     git(repo, "add", "-A")
     assert main(["check"]) == 0
     assert assert_manifest_loads(repo) == 12
