@@ -15,11 +15,10 @@ from dataclasses import dataclass
 
 from dupgate_hook.config import AllowRule
 from dupgate_hook.errors import DupgateError
-from dupgate_hook.manifest import MANIFEST_DIR, atomic_write
+from dupgate_hook.manifest import MANIFEST_DIR, atomic_write, read_json
 
 ALLOW_DIR = "allow"
 SCHEMA = 1
-_MAX_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -67,16 +66,7 @@ def load_allowlist(root: str | None, rules: tuple[AllowRule, ...]) -> AllowList:
         return allow
     for name in names:
         label = f"{MANIFEST_DIR}/{ALLOW_DIR}/{name}"
-        path = os.path.join(folder, name)
-        try:
-            if os.path.getsize(path) > _MAX_BYTES:
-                raise DupgateError(f"{label}: too large to be an allow file")
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-        except (OSError, ValueError, RecursionError) as exc:
-            raise DupgateError(
-                f"{label}: unreadable allow file ({' '.join(str(exc).split())[:120]})"
-            ) from None
+        data = read_json(os.path.join(folder, name), label, "allow file")
         for key_a, key_b, acceptance in _entries(label, data):
             allow.add(key_a, key_b, acceptance)
     return allow

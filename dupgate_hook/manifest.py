@@ -101,15 +101,8 @@ class PackStore:
 
     def read_keys(self, pack_id: str) -> list[str]:
         """The keys a pack's JSON lists, checked (the vectors are not read)."""
-        json_path = self.pack_files(pack_id)[0]
         name = f"{self.label}/{pack_id}"
-        try:
-            if os.path.getsize(json_path) > _MAX_JSON_BYTES:
-                raise DupgateError(f"{name}.json: too large to be a dupgate pack")
-            with open(json_path, encoding="utf-8") as f:
-                meta = json.load(f, parse_constant=_reject_constant)
-        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-            raise DupgateError(f"{name}.json: unreadable pack metadata ({_short(exc)})") from None
+        meta = read_json(self.pack_files(pack_id)[0], f"{name}.json", "pack metadata")
         return self._check_meta(name, meta)
 
     def read_pack(self, pack_id: str) -> tuple[list[str], np.ndarray]:
@@ -201,6 +194,17 @@ class PackStore:
         for path in self.pack_files(pack_id):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+
+
+def read_json(path: str, label: str, what: str) -> object:
+    """A small JSON file from the repository, strictly: no NaN/Infinity, bounded size and depth."""
+    try:
+        if os.path.getsize(path) > _MAX_JSON_BYTES:
+            raise DupgateError(f"{label}: too large to be dupgate {what}")
+        with open(path, encoding="utf-8") as f:
+            return json.load(f, parse_constant=_reject_constant)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise DupgateError(f"{label}: unreadable {what} ({_short(exc)})") from None
 
 
 def atomic_write(path: str, write: Callable[[BinaryIO], object], label: str) -> None:
