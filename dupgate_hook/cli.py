@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from dupgate_hook import __version__, commands
+from dupgate_hook import __version__, commands, review
 from dupgate_hook.errors import DupgateError
 from dupgate_hook.images import is_image_path
 
@@ -37,13 +37,27 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--backend", choices=("local", "gemini"), help="overrides .dupgate.yaml")
         p.add_argument("--threshold", type=_threshold, help="similarity at or above which a pair is reported")
 
+    def html(p: argparse.ArgumentParser, required: bool = False, what: str = "side-by-side report") -> None:
+        p.add_argument("--html", metavar="OUT", required=required, help=f"write a self-contained HTML {what}")
+
     p = sub.add_parser("check", help="the pre-commit hook: check staged images (default: all staged)")
     p.add_argument("files", nargs="*", metavar="FILE")
     scoring(p)
+    html(p, what="report when pairs are found")
+    p.add_argument("--sarif", metavar="OUT", help="write SARIF 2.1.0 results (also: DUPGATE_SARIF=OUT)")
     p = sub.add_parser("audit", help="report every near-duplicate pair, grouped into clusters")
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the repository)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--format", choices=("text", "json", "sarif"), default="text")
     scoring(p)
+    html(p)
+    p = sub.add_parser("report", help="write an HTML page of every near-duplicate pair, side by side")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the repository)")
+    scoring(p)
+    html(p, required=True)
+    p = sub.add_parser("calibrate", help="show where this repository's scores fall; suggest a threshold")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the repository)")
+    scoring(p)
+    html(p, what="page with the score chart and the pairs near the threshold")
     p = sub.add_parser("init", help="embed every tracked image; record existing pairs as a baseline")
     p.add_argument("--no-baseline", action="store_true", help="do not accept existing pairs")
     sub.add_parser("update", help="embed every tracked image the manifest lacks (no baseline)")
@@ -66,7 +80,7 @@ def _files_after_double_dash(argv: list[str]) -> list[str]:
     options, files = [], []
     rest = iter(argv[1:])
     for arg in rest:
-        if arg in ("--backend", "--threshold"):
+        if arg in ("--backend", "--threshold", "--html", "--sarif"):
             options += [arg, next(rest, "")]
         elif arg.startswith("-") and not is_image_path(arg):
             options.append(arg)
@@ -79,9 +93,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(_files_after_double_dash(list(sys.argv[1:] if argv is None else argv)))
     try:
         if args.command == "check":
-            return commands.check(args.files, args.backend, args.threshold)
+            return commands.check(
+                args.files, args.backend, args.threshold, sarif_path=args.sarif, html_path=args.html
+            )
         if args.command == "audit":
-            return commands.audit(args.paths, args.format, args.backend, args.threshold)
+            return commands.audit(args.paths, args.format, args.backend, args.threshold, args.html)
+        if args.command == "report":
+            return review.report_page(args.paths, args.html, args.backend, args.threshold)
+        if args.command == "calibrate":
+            return review.calibrate_command(args.paths, args.html, args.backend, args.threshold)
         if args.command in ("init", "update"):
             return commands.init(baseline=args.command == "init" and not args.no_baseline)
         if args.command == "allow":

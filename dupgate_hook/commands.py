@@ -80,6 +80,13 @@ class Session:
     def keeps(self, path: str) -> bool:
         return is_image_path(path) and selected(path, self.config.include, self.config.exclude)
 
+    def fs_path(self, path: str) -> str:
+        """Where a report's path lives on disk (reports show repo-relative paths)."""
+        return os.path.join(self.repo.root, path) if self.repo is not None else path
+
+    def space(self) -> str:
+        return space_id(self.backend)
+
 
 def open_session(
     backend: str | None = None, threshold: float | None = None, *, need_repo: str = ""
@@ -127,7 +134,14 @@ def note_other_spaces(session: Session) -> None:
         )
 
 
-def check(files: list[str], backend: str | None, threshold: float | None) -> int:
+def check(
+    files: list[str],
+    backend: str | None,
+    threshold: float | None,
+    *,
+    sarif_path: str | None = None,
+    html_path: str | None = None,
+) -> int:
     session = open_session(backend, threshold, need_repo="check")
     repo = session.repo
     assert repo is not None and session.stores.manifest is not None
@@ -155,7 +169,13 @@ def check(files: list[str], backend: str | None, threshold: float | None) -> int
         unrecorded = [p for p in tracked if p in embedded.keys and embedded.keys[p] not in recorded]
         outcome = session.outcome(probes + unrecorded, embedded)
         if outcome.blocking:
-            print(report.check_text(outcome, given=set(probes)))
+            print(report.check_text(outcome, given=set(probes), colour=report.use_colour(sys.stdout)))
+            _write_blocked_page(session, outcome, html_path)
+        sarif_path = sarif_path or os.environ.get("DUPGATE_SARIF") or None
+        if sarif_path:
+            from dupgate_hook import sarif
+
+            sarif.write_merged(sarif_path, outcome, sarif.state_digest(outcome, session.space()))
         if report_errors(session, embedded):
             return 2
         if outcome.blocking:
@@ -172,8 +192,51 @@ def check(files: list[str], backend: str | None, threshold: float | None) -> int
     return 0
 
 
-def audit(paths: list[str], fmt: str, backend: str | None, threshold: float | None) -> int:
+def _write_blocked_page(session: Session, outcome: report.Outcome, html_path: str | None) -> None:
+    """The side-by-side page for a blocked commit, when asked for (flag or `html_report:`)."""
+    assert session.repo is not None
+    setting = session.config.html_report
+    if html_path is None and setting is False:
+        return
+    if html_path is None:
+        html_path = (
+            os.path.join(session.repo.git_dir, "dupgate", "report.html")
+            if setting is True
+            else os.path.join(session.repo.root, str(setting))
+        )
+    print(f"dupgate: side-by-side report: {write_html(session, outcome, html_path)}")
+
+
+def write_html(session: Session, outcome: report.Outcome, path: str) -> str:
+    from dupgate_hook import html_report
+
+    thumbs = html_report.Thumbs(session.fs_path, session.config.max_image_pixels)
+    return report.write_report_file(path, html_report.audit_page(outcome, thumbs), "HTML report")
+
+
+def audit(
+    paths: list[str], fmt: str, backend: str | None, threshold: float | None, html_path: str | None = None
+) -> int:
     session = open_session(backend, threshold)
+    embedded = session.embed(list(audit_refs(session, paths).values()))
+    outcome = session.outcome(list(embedded.keys), embedded)
+    if fmt == "json":
+        print(report.to_json(outcome))
+    elif fmt == "sarif":
+        from dupgate_hook import sarif
+
+        print(sarif.dumps(sarif.to_sarif(outcome)), end="")
+    else:
+        print(report.audit_text(outcome, colour=report.use_colour(sys.stdout)))
+    if html_path:
+        print(f"dupgate: HTML report: {write_html(session, outcome, html_path)}", file=sys.stderr)
+    if report_errors(session, embedded):
+        return 2
+    return 1 if outcome.blocking else 0
+
+
+def audit_refs(session: Session, paths: list[str]) -> dict[str, ImageRef]:
+    """The images an audit covers: the repository's tracked ones, or the files and folders given."""
     repo = session.repo
     refs: dict[str, ImageRef] = {}
     if repo is not None and all(_inside(repo, p) for p in paths):
@@ -188,12 +251,7 @@ def audit(paths: list[str], fmt: str, backend: str | None, threshold: float | No
         for name in walk_images(paths or ["."]):
             if selected(name, session.config.include, session.config.exclude):
                 refs[name] = ImageRef(name, name)
-    embedded = session.embed(list(refs.values()))
-    outcome = session.outcome(list(embedded.keys), embedded)
-    print(report.to_json(outcome) if fmt == "json" else report.audit_text(outcome))
-    if report_errors(session, embedded):
-        return 2
-    return 1 if outcome.blocking else 0
+    return refs
 
 
 def _inside(repo: Repo, path: str) -> bool:

@@ -36,6 +36,7 @@ class Config:
     allow: tuple[AllowRule, ...] = ()
     on_error: str = "block"
     max_image_pixels: int = DEFAULT_MAX_PIXELS
+    html_report: str | bool = False  # when the hook blocks: write the HTML page (True: under .git/)
 
 
 def load_config(root: str | None) -> Config:
@@ -89,6 +90,7 @@ def parse_config(text: str) -> Config:
         allow=values.get("allow", ()),
         on_error=values.get("on_error", "block"),
         max_image_pixels=values.get("max_image_pixels", DEFAULT_MAX_PIXELS),
+        html_report=values.get("html_report", False),
     )
 
 
@@ -176,6 +178,14 @@ def _choice(key: str, value: object) -> str:
     return str(value)
 
 
+def _html_report(key: str, value: object) -> str | bool:
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise DupgateError(f"{CONFIG_NAME}: {key} must be true, false or a file path, not {_kind(value)}")
+    return value
+
+
 _FIELDS: dict[str, Any] = {
     "backend": _backend,
     "model": _string,
@@ -189,4 +199,5 @@ _FIELDS: dict[str, Any] = {
     "base_url": _string,
     "timeout_seconds": lambda k, v: _number(k, v, 0.1, 3600.0),
     "max_retries": lambda k, v: _integer(k, v, 0, 20),
+    "html_report": _html_report,
 }

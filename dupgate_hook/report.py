@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 from dupgate_hook.compare import Pair, clusters
-from dupgate_hook.errors import ImageError
+from dupgate_hook.errors import DupgateError, ImageError
+from dupgate_hook.manifest import atomic_write
 
 
 @dataclass
@@ -57,18 +59,41 @@ def to_json(outcome: Outcome) -> str:
     return json.dumps(body, indent=1, ensure_ascii=False)
 
 
-def pair_lines(pairs: list[Pair], threshold: float) -> list[str]:
+def use_colour(stream: TextIO) -> bool:
+    """Colour only on a terminal, never with NO_COLOR set (https://no-color.org) or TERM=dumb."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def paint(text: str, style: str, colour: bool) -> str:
+    codes = {"bold": "1", "dim": "2", "red": "1;31", "green": "32", "yellow": "33"}
+    return f"\x1b[{codes[style]}m{text}\x1b[0m" if colour else text
+
+
+def pair_lines(
+    pairs: list[Pair], threshold: float, colour: bool = False, width: int | None = None
+) -> list[str]:
+    """One line a pair, the second path in a column of its own so a list reads at a glance."""
     lines = []
+    width = column_width(pairs) if width is None else width
     for p in pairs:
         note = "exact duplicate: identical bytes" if p.exact else f"threshold {threshold:.2f}"
         if p.acceptance is not None:
             kind = "baseline" if p.acceptance.baseline else "allowed"
             note += f"; {kind}: {p.acceptance.reason}"
-        lines.append(f"  {p.score:.3f}  {show(p.a)}  <->  {show(p.b)}  ({note})")
+        score = paint(f"{p.score:.3f}", "red" if p.acceptance is None else "green", colour)
+        note = paint(f"({note})", "dim", colour)
+        lines.append(f"  {score}  {show(p.a):<{width}}  <->  {show(p.b)}  {note}")
     return lines
 
 
-def check_text(outcome: Outcome, given: set[str] | None = None) -> str:
+def column_width(pairs: list[Pair]) -> int:
+    return min(60, max((len(show(p.a)) for p in pairs), default=0))
+
+
+def check_text(outcome: Outcome, given: set[str] | None = None, colour: bool = False) -> str:
     """The message a blocked commit shows: the pairs, then the ways forward.
 
     `given` are the files this call was handed; a pair of two others involves images
@@ -77,9 +102,9 @@ def check_text(outcome: Outcome, given: set[str] | None = None) -> str:
     blocking = outcome.blocking
     count = len(blocking)
     lines = [
-        f"dupgate: {count} near-duplicate pair{'s' if count != 1 else ''} found "
-        f"(backend {outcome.backend}/{outcome.model}, threshold {outcome.threshold:.2f}):",
-        *pair_lines(blocking, outcome.threshold),
+        paint(f"dupgate: {count} near-duplicate pair{'s' if count != 1 else ''} found", "bold", colour)
+        + f" (backend {outcome.backend}/{outcome.model}, threshold {outcome.threshold:.2f}):",
+        *pair_lines(blocking, outcome.threshold, colour),
         "",
         "If a pair is intended, accept it (kept in .dupgate/allow/, then `git add .dupgate`):",
         f'  dupgate allow {shlex.quote(blocking[0].a)} {shlex.quote(blocking[0].b)} --reason "..."',
@@ -93,7 +118,7 @@ def check_text(outcome: Outcome, given: set[str] | None = None) -> str:
     return "\n".join(lines)
 
 
-def audit_text(outcome: Outcome) -> str:
+def audit_text(outcome: Outcome, colour: bool = False) -> str:
     blocking = outcome.blocking
     groups = clusters(blocking)
     lines = [
@@ -102,13 +127,14 @@ def audit_text(outcome: Outcome) -> str:
     ]
     if not blocking:
         lines.append("no near-duplicate pairs")
+    width = column_width(outcome.pairs)
     for n, group in enumerate(groups, 1):
         members = set(group)
-        lines.append(f"cluster {n} ({len(group)} images):")
-        lines.extend(pair_lines([p for p in blocking if p.a in members], outcome.threshold))
+        lines.append(paint(f"cluster {n} ({len(group)} images):", "bold", colour))
+        lines.extend(pair_lines([p for p in blocking if p.a in members], outcome.threshold, colour, width))
     if outcome.accepted:
         lines.append(f"{len(outcome.accepted)} accepted pair(s) (allow list or baseline):")
-        lines.extend(pair_lines(outcome.accepted, outcome.threshold))
+        lines.extend(pair_lines(outcome.accepted, outcome.threshold, colour, width))
     if outcome.errors:
         lines.append(f"{len(outcome.errors)} image(s) could not be read:")
         lines.extend(f"  {show(e.path)}: {e.reason}" for e in outcome.errors)
@@ -120,3 +146,14 @@ def show(path: str) -> str:
     if path.isprintable():
         return path
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in path)
+
+
+def write_report_file(path: str, text: str, what: str) -> str:
+    """Write a report atomically (a half-written page is worse than none); return its absolute path."""
+    target = os.path.abspath(path)
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+    except OSError as exc:
+        raise DupgateError(f"{path}: cannot write the {what} ({exc.strerror or exc})") from None
+    atomic_write(target, lambda f: f.write(text.encode("utf-8")), f"{path} ({what})")
+    return target
