@@ -205,3 +205,18 @@ def test_broken_manifest_names_the_repair_and_the_repair_works(
     assert main(["update"]) == 0
     git(repo, "add", "-A", ".dupgate")
     assert main(["check"]) == 0
+
+
+def test_first_run_scores_equal_later_runs(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Fresh vectors are scored as the manifest stores them (float16): no verdict flips later."""
+    for seed in range(6):
+        save(picture(seed), repo / f"p{seed}.png")
+        save(picture(seed).resize((150, 110)), repo / f"p{seed}.jpg", quality=70)
+    git(repo, "add", "-A")
+    assert main(["audit", "--format", "json", "--threshold", "0"]) == 1
+    fresh = json.loads(capsys.readouterr().out)["pairs"]
+    assert main(["update"]) == 0  # from the cache into the manifest
+    capsys.readouterr()
+    assert main(["audit", "--format", "json", "--threshold", "0"]) == 1
+    stored = json.loads(capsys.readouterr().out)["pairs"]
+    assert len(fresh) == 66 and fresh == stored
