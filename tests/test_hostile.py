@@ -329,7 +329,7 @@ def test_sigkill_during_dupgate_check_leaves_a_loadable_manifest(repo: Path) -> 
             store = PackStore(str(cache), cache.name, int(cache.name.rsplit("-", 1)[1]), "cache")
             for pack_id in store.pack_ids():
                 store.read_pack(pack_id)
-    stray = repo / ".dupgate" / "vectors" / "local-mv2-613" / ".tmp-left-by-a-kill"
+    stray = repo / ".dupgate" / "vectors" / "local-mv3-613" / ".tmp-left-by-a-kill"
     stray.parent.mkdir(parents=True, exist_ok=True)
     stray.write_bytes(b"half a pack")
     assert main(["check"]) in (0, 3)  # the next run picks up where the killed one stopped

@@ -49,6 +49,7 @@ _LAYOUT = (("marker", 1), ("f16", GRID * GRID), ("f12", WIN * WIN), ("sq", WIN *
            ("s8", SGRID * SGRID), ("sqs", BANDS))
 DIMENSIONS = sum(size for _, size in _LAYOUT)
 
+DARK = 0.25  # brightness below which saturation is damped (colour there is mostly noise)
 FLAT_RMS = 0.002  # per-cell contrast (in 0..1 brightness) below which a band counts as flat
 TONE_DEADZONE = 0.05  # brightness/saturation differences an edit may cause for free
 TONE_SCALE = 0.10  # beyond the dead zone, the agreement falls off on this scale
@@ -62,7 +63,9 @@ def describe(img: Image.Image) -> np.ndarray:
     r, g, b = img.convert("RGB").split()
     value = np.asarray(ImageChops.lighter(ImageChops.lighter(r, g), b), np.float32) / 255.0
     low = np.asarray(ImageChops.darker(ImageChops.darker(r, g), b), np.float32) / 255.0
-    sat = np.where(value > 0, (value - low) / np.maximum(value, 1e-3), 0.0).astype(np.float32)
+    # Saturation with its denominator held at DARK or above: in the dark, (max - min) / max is
+    # mostly JPEG chroma noise, and it made a re-compressed night sky look like another colour.
+    sat = ((value - low) / np.maximum(value, DARK)).astype(np.float32)
     v_img = Image.fromarray(value, "F")
     s_img = Image.fromarray(sat, "F")
     w, h = v_img.size
