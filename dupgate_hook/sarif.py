@@ -126,8 +126,12 @@ def _identity(result: dict[str, Any]) -> str:
 
 
 def _location(path: str, index: int | None = None) -> dict[str, Any]:
+    # An image has no lines, but GitHub code scanning shows a location only with a start line.
     loc: dict[str, Any] = {
-        "physicalLocation": {"artifactLocation": {"uri": _uri(path), "uriBaseId": "%SRCROOT%"}}
+        "physicalLocation": {
+            "artifactLocation": {"uri": _uri(path), "uriBaseId": "%SRCROOT%"},
+            "region": {"startLine": 1},
+        }
     }
     if index is not None:
         loc["id"] = index

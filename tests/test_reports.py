@@ -179,6 +179,10 @@ def test_sarif_is_valid_and_complete(repo: Path) -> None:
     }
     assert "img/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.png" in uris
     assert "img/broken.png" in uris
+    # GitHub code scanning places a result only where a region gives a start line
+    assert all(
+        loc["physicalLocation"]["region"] == {"startLine": 1} for r in results for loc in r["locations"]
+    )
     # the schema check is not a rubber stamp: a log without a tool is refused
     with pytest.raises(jsonschema.ValidationError):
         validator.validate({"version": "2.1.0", "runs": [{"results": []}]})
