@@ -153,6 +153,30 @@ def test_facts_are_cached_by_path_size_and_mtime(tmp_path: Path) -> None:
     assert backend(model, cache).model == changed.model  # a damaged cache only costs time
 
 
+def test_a_hand_edited_facts_cache_is_ignored_or_caught(tmp_path: Path) -> None:
+    import json
+
+    model = conv_model(tmp_path / "m.onnx")
+    cache = tmp_path / "cache"
+    backend(model, cache)
+    path = cache / FACTS_FILE
+    data = json.loads(path.read_text())
+    [entry] = data["models"].values()
+    [facts] = entry["facts"].values()
+    facts["height"] = "tall"
+    path.write_text(json.dumps(data))
+    rebuilt = backend(model, cache)
+    assert rebuilt._session is not None and rebuilt.facts.height == 32  # not trusted: read again
+    data = json.loads(path.read_text())
+    next(iter(next(iter(data["models"].values()))["facts"].values()))["dimensions"] = 7
+    path.write_text(json.dumps(data))
+    stale = backend(model, cache)
+    assert stale.dimensions == 7
+    stale_message = r"gave 512 values per image, expected 7; .* delete .*/onnx-models.json and run"
+    with pytest.raises(DupgateError, match=stale_message):
+        stale.embed([picture(1)])
+
+
 def test_dimensions_and_model_settings_are_refused(tmp_path: Path) -> None:
     model = conv_model(tmp_path / "m.onnx")
     with pytest.raises(DupgateError, match=r"^dimensions: the onnx backend takes"):

@@ -89,7 +89,8 @@ class OnnxBackend:
         if vectors.shape[1] != self.dimensions:
             raise DupgateError(
                 f"model_path: {self.file.shown} gave {vectors.shape[1]} values per image, "
-                f"expected {self.dimensions}; run it again (the model file may have changed)"
+                f"expected {self.dimensions}; if the file changed without a new mtime, delete "
+                f"{FactsCache(self.settings.cache_dir).path or 'the cache'} and run it again"
             )
         return l2_normalise(vectors)
 

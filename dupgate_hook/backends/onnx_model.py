@@ -173,6 +173,22 @@ def read_io(session: InferenceSession, model: ModelFile, output_name: str | None
     }
 
 
+def _plausible(f: ModelFacts) -> bool:
+    """A cache entry someone edited by hand is ignored rather than trusted."""
+    sizes = (f.height, f.width, f.dimensions)
+    ints = all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in sizes)
+    return (
+        ints
+        and isinstance(f.sha256, str)
+        and len(f.sha256) == 64
+        and f.layout in ("nchw", "nhwc")
+        and isinstance(f.input_name, str)
+        and isinstance(f.output_name, str)
+        and isinstance(f.half, bool)
+        and (f.batch is None or (isinstance(f.batch, int) and f.batch > 0))
+    )
+
+
 def _fixed(dim: object) -> int | None:
     return dim if isinstance(dim, int) and not isinstance(dim, bool) and dim > 0 else None
 
@@ -196,9 +212,10 @@ class FactsCache:
         facts = self._entry(model).get("facts")
         found = facts.get(probe_key) if isinstance(facts, dict) else None
         try:
-            return ModelFacts(**found) if isinstance(found, dict) else None
+            facts = ModelFacts(**found) if isinstance(found, dict) else None
         except TypeError:
             return None
+        return facts if facts is not None and _plausible(facts) else None
 
     def sha256(self, model: ModelFile) -> str | None:
         digest = self._entry(model).get("sha256")
