@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Near-duplicate quality of dupgate against perceptual hashes, in one run, on one table.
 
-Usage: python benchmarks/quality.py DATASET_DIR [--backend local|gemini] [--json]
-       [--evaluate-path PATH] [--no-baselines]
+Usage: python benchmarks/quality.py DATASET_DIR [--backend local|gemini|onnx] [--json]
+       [--model-path MODEL.onnx] [--config .dupgate.yaml] [--evaluate-path PATH] [--no-baselines]
 
 DATASET_DIR holds images/ and labels.json as written by ../shared/bench/build_public.py.
 dupgate is measured through its real code path: every file is decoded with
@@ -10,6 +10,8 @@ dupgate_hook.images.load (as the hook does), embedded in batches by the configur
 and the full matrix comes from backend.similarity. imagehash pHash and dHash (score =
 1 - hamming/64, default threshold <= 10 bits) and czkawka (if the `czkawka` package is
 installed; same scoring) run on the same files. Metrics are those of evaluate.py, imported.
+For `--backend onnx`, `--model-path` names the model and `--config` may give a .dupgate.yaml
+whose onnx settings (input_size, mean, std, channel_order, resize, output_name) apply.
 """
 
 from __future__ import annotations
@@ -45,14 +47,23 @@ def load_evaluate(path: Path) -> Callable[..., dict[str, Any]]:
     return fn
 
 
-def run_dupgate(paths: list[str], backend_name: str) -> tuple[np.ndarray, float, float]:
+def run_dupgate(
+    paths: list[str], backend_name: str, model_path: Path | None = None, config: Path | None = None
+) -> tuple[np.ndarray, float, float]:
     """(similarity matrix, default threshold, images/s of decode+embed) via dupgate's code."""
     sys.path.insert(0, str(REPO))
+    from dataclasses import replace
+
     from dupgate_hook.backends import get_backend
     from dupgate_hook.backends.base import BackendSettings
+    from dupgate_hook.config import parse_config
     from dupgate_hook.images import load
 
-    backend = get_backend(BackendSettings(name=backend_name))
+    settings = parse_config(config.read_text()).backend if config else BackendSettings()
+    settings = replace(settings, name=backend_name, base_dir=os.getcwd())
+    if model_path is not None:
+        settings = replace(settings, model_path=str(model_path))
+    backend = get_backend(settings)
     start = time.perf_counter()
     rows = []
     with ThreadPoolExecutor(THREADS) as pool:
@@ -135,11 +146,15 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dataset", type=Path)
-    ap.add_argument("--backend", default="local", choices=["local", "gemini"])
+    ap.add_argument("--backend", default="local", choices=["local", "gemini", "onnx"])
+    ap.add_argument("--model-path", type=Path, help="the .onnx file, for --backend onnx")
+    ap.add_argument("--config", type=Path, help="a .dupgate.yaml whose backend settings apply")
     ap.add_argument("--evaluate-path", type=Path, default=DEFAULT_EVALUATE)
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
     ap.add_argument("--no-baselines", action="store_true", help="only measure dupgate")
     args = ap.parse_args(argv)
+    if args.backend == "onnx" and args.model_path is None and args.config is None:
+        ap.error("--backend onnx needs --model-path (or a --config that sets model_path)")
 
     evaluate = load_evaluate(args.evaluate_path)
     labels = json.loads((args.dataset / "labels.json").read_text())
@@ -147,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = [str(args.dataset / "images" / n) for n in names]
 
     runs: dict[str, Callable[[], tuple[np.ndarray, float, float] | None]] = {
-        f"dupgate-{args.backend}": lambda: run_dupgate(paths, args.backend),
+        f"dupgate-{args.backend}": lambda: run_dupgate(paths, args.backend, args.model_path, args.config),
     }
     skipped: dict[str, str] = {}
     if not args.no_baselines:

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from dupgate_hook import __version__, commands, review
+from dupgate_hook.backends import BACKEND_NAMES
 from dupgate_hook.errors import DupgateError
 from dupgate_hook.images import is_image_path
 
@@ -34,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def scoring(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--backend", choices=("local", "gemini"), help="overrides .dupgate.yaml")
+        p.add_argument("--backend", choices=BACKEND_NAMES, help="overrides .dupgate.yaml")
         p.add_argument("--threshold", type=_threshold, help="similarity at or above which a pair is reported")
 
     def html(p: argparse.ArgumentParser, required: bool = False, what: str = "side-by-side report") -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dupgate_hook import report
 from dupgate_hook.allowlist import AllowList, load_allowlist, write_allow_file
@@ -15,7 +15,7 @@ from dupgate_hook.config import Config, load_config, with_overrides
 from dupgate_hook.embed import Embedded, embed_all
 from dupgate_hook.errors import DupgateError
 from dupgate_hook.images import is_image_path, read_bytes
-from dupgate_hook.manifest import MANIFEST_DIR, VectorTable
+from dupgate_hook.manifest import MANIFEST_DIR, VECTORS_DIR, VectorTable
 from dupgate_hook.paths import (
     ImageRef,
     Repo,
@@ -27,7 +27,7 @@ from dupgate_hook.paths import (
     tracked_images,
     walk_images,
 )
-from dupgate_hook.store import Stores, open_stores, recorded_keys, repo_lock, write_pending
+from dupgate_hook.store import Stores, cache_root, open_stores, recorded_keys, repo_lock, write_pending
 
 
 @dataclass
@@ -96,10 +96,10 @@ def open_session(
         raise DupgateError(
             f"dupgate {need_repo} must run inside a git repository (for folders: dupgate audit)"
         )
-    config = with_overrides(
-        load_config(repo.root if repo else os.getcwd()), backend=backend, threshold=threshold
-    )
-    chosen = get_backend(config.backend)
+    root = repo.root if repo else os.getcwd()
+    config = with_overrides(load_config(root), backend=backend, threshold=threshold)
+    # A relative model_path starts where .dupgate.yaml is; facts about it are cached with the vectors.
+    chosen = get_backend(replace(config.backend, base_dir=root, cache_dir=cache_root(repo)))
     stores = open_stores(repo, space_id(chosen), chosen.dimensions)
     return Session(repo, config, chosen, stores, load_allowlist(repo.root if repo else None, config.allow))
 
@@ -134,6 +134,32 @@ def note_other_spaces(session: Session) -> None:
         )
 
 
+def refuse_changed_model(session: Session) -> None:
+    """An onnx model file that changed must not make one commit re-embed every image."""
+    store = session.stores.manifest
+    if session.backend.name != "onnx" or store is None or store.pack_ids():
+        return
+    parent = os.path.dirname(store.folder)
+    old = [
+        name
+        for name in (sorted(os.listdir(parent)) if os.path.isdir(parent) else [])
+        if name.startswith("onnx-")
+        and name != store.space
+        and any(f.endswith(".json") for f in os.listdir(os.path.join(parent, name)))
+    ]
+    if old:
+        from dupgate_hook.backends.onnx_backend import OnnxBackend
+
+        assert isinstance(session.backend, OnnxBackend)
+        shown = session.backend.file.shown
+        raise DupgateError(
+            f"model_path: {shown} (sha256 {session.backend.model_sha256[:12]}) or its preprocessing "
+            f"settings changed since the manifest's vectors were made ({MANIFEST_DIR}/{VECTORS_DIR}/"
+            f"{', '.join(old)}); rebuild with `dupgate update`, `git add .dupgate`, then "
+            "`dupgate prune --all-backends` to drop the old vectors"
+        )
+
+
 def check(
     files: list[str],
     backend: str | None,
@@ -150,6 +176,7 @@ def check(
         files = [os.path.join(repo.root, p) for p in staged.split("\0") if p]
     with repo_lock(repo):
         session.stores.manifest.sweep_temp_files()  # so `git add .dupgate` never stages them
+        refuse_changed_model(session)
         note_other_spaces(session)
         tracked = session.tracked_refs()
         refs = dict(tracked)

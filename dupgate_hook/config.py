@@ -81,6 +81,13 @@ def parse_config(text: str) -> Config:
         base_url=values.get("base_url"),
         timeout_seconds=values.get("timeout_seconds", 60.0),
         max_retries=values.get("max_retries", 5),
+        model_path=values.get("model_path"),
+        input_size=values.get("input_size"),
+        mean=values.get("mean"),
+        std=values.get("std"),
+        channel_order=values.get("channel_order", "rgb"),
+        resize=values.get("resize", "crop"),
+        output_name=values.get("output_name"),
     )
     return Config(
         backend=backend,
@@ -170,12 +177,31 @@ def _allow(key: str, value: object) -> tuple[AllowRule, ...]:
     return tuple(rules)
 
 
-def _choice(key: str, value: object) -> str:
-    if value not in ON_ERROR_CHOICES:
-        raise DupgateError(
-            f"{CONFIG_NAME}: {key} must be one of {', '.join(ON_ERROR_CHOICES)}, not {value!r}"
-        )
-    return str(value)
+def _choice(key: str, value: object, choices: tuple[str, ...] = ON_ERROR_CHOICES) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise DupgateError(f"{CONFIG_NAME}: {key} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+def _input_size(key: str, value: object) -> tuple[int, int]:
+    """One side for a square input, or [height, width]."""
+    if isinstance(value, list) and len(value) == 2:
+        return (_integer(key, value[0], 8, 4096), _integer(key, value[1], 8, 4096))
+    if isinstance(value, list):
+        raise DupgateError(f"{CONFIG_NAME}: {key} must be a side in pixels or [height, width]")
+    side = _integer(key, value, 8, 4096)
+    return (side, side)
+
+
+def _triple(key: str, value: object, low: float) -> tuple[float, float, float]:
+    """Three per-channel numbers in 0..255 pixel units; std (low > 0) must be positive."""
+    if not isinstance(value, list) or len(value) != 3:
+        raise DupgateError(f"{CONFIG_NAME}: {key} must be a list of 3 numbers (per channel), not {value!r}")
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < low:
+            what = "positive numbers" if low > 0 else "numbers"
+            raise DupgateError(f"{CONFIG_NAME}: {key} must be 3 {what} in 0..255 pixel units, not {value!r}")
+    return (float(value[0]), float(value[1]), float(value[2]))
 
 
 def _html_report(key: str, value: object) -> str | bool:
@@ -200,4 +226,11 @@ _FIELDS: dict[str, Any] = {
     "timeout_seconds": lambda k, v: _number(k, v, 0.1, 3600.0),
     "max_retries": lambda k, v: _integer(k, v, 0, 20),
     "html_report": _html_report,
+    "model_path": _string,
+    "input_size": _input_size,
+    "mean": lambda k, v: _triple(k, v, -math.inf),
+    "std": lambda k, v: _triple(k, v, 1e-9),
+    "channel_order": lambda k, v: _choice(k, v, ("rgb", "bgr")),
+    "resize": lambda k, v: _choice(k, v, ("crop", "stretch")),
+    "output_name": _string,
 }

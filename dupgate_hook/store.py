@@ -32,16 +32,21 @@ class Stores:
     repo: Repo | None
 
 
+def cache_root(repo: Repo | None) -> str:
+    """The cache folder: under the git dir (never committed), else the user's cache folder."""
+    if repo is not None:
+        return os.path.join(repo.git_dir, "dupgate", "cache")
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "dupgate")
+
+
 def open_stores(repo: Repo | None, space: str, dimensions: int) -> Stores:
+    manifest = None
     if repo is not None:
         rel = f"{MANIFEST_DIR}/{VECTORS_DIR}/{space}"
         manifest = PackStore(os.path.join(repo.root, *rel.split("/")), space, dimensions, rel)
-        cache_root = os.path.join(repo.git_dir, "dupgate", "cache")
-    else:
-        manifest = None
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        cache_root = os.path.join(base, "dupgate")
-    cache = PackStore(os.path.join(cache_root, space), space, dimensions, f"cache {cache_root}/{space}")
+    root = cache_root(repo)
+    cache = PackStore(os.path.join(root, space), space, dimensions, f"cache {root}/{space}")
     return Stores(manifest=manifest, cache=cache, repo=repo)
 
 

@@ -127,15 +127,18 @@ class Hook:
     fresh environment every call (~12 s), so only a few tests use it.
     """
 
-    def __init__(self, hook_repo: tuple[Path, str], env: dict[str, str], repo: Path) -> None:
+    def __init__(
+        self, hook_repo: tuple[Path, str], env: dict[str, str], repo: Path, hook_id: str = "dupgate"
+    ) -> None:
         self.path, self.rev = hook_repo
         self.env = env
         self.repo = repo
+        self.hook_id = hook_id
         self.config = repo.parent / "pre-commit-config.yaml"
         self.config.write_text(self._config_text())
 
     def _config_text(self, extra: str = "") -> str:
-        return f"repos:\n- repo: {self.path}\n  rev: {self.rev}\n  hooks:\n  - id: dupgate\n{extra}"
+        return f"repos:\n- repo: {self.path}\n  rev: {self.rev}\n  hooks:\n  - id: {self.hook_id}\n{extra}"
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         cmd = [
@@ -143,7 +146,7 @@ class Hook:
             "-m",
             "pre_commit",
             "run",
-            "dupgate",
+            self.hook_id,
             "-c",
             str(self.config),
             "--verbose",
@@ -158,7 +161,7 @@ class Hook:
             "pre_commit",
             "try-repo",
             str(self.path),
-            "dupgate",
+            self.hook_id,
             "--ref",
             self.rev,
             "--verbose",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dupgate_hook.backends.base import Backend, BackendSettings
 from dupgate_hook.errors import DupgateError
 
-BACKEND_NAMES = ("local", "gemini")
+BACKEND_NAMES = ("local", "gemini", "onnx")
 
 
 def get_backend(settings: BackendSettings) -> Backend:
@@ -21,6 +21,10 @@ def get_backend(settings: BackendSettings) -> Backend:
         from dupgate_hook.backends.gemini import GeminiBackend
 
         return GeminiBackend(settings)
+    if settings.name == "onnx":
+        from dupgate_hook.backends.onnx_backend import OnnxBackend
+
+        return OnnxBackend(settings)
     raise DupgateError(
         f"backend: unknown backend {settings.name!r} (choose one of {', '.join(BACKEND_NAMES)})"
     )

@@ -24,6 +24,18 @@ class BackendSettings:
     base_url: str | None = None
     timeout_seconds: float = 60.0
     max_retries: int = 5
+    # onnx only (see backends/onnx_backend.py); mean/std are in 0..255 pixel units.
+    model_path: str | None = None
+    input_size: tuple[int, int] | None = None  # (height, width)
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    channel_order: str = "rgb"
+    resize: str = "crop"
+    output_name: str | None = None
+    # Set by the command, not the file: where a relative model_path starts (the repo root)
+    # and where facts about the model file are cached (None: not cached).
+    base_dir: str | None = None
+    cache_dir: str | None = None
 
 
 class Backend(Protocol):

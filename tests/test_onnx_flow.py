@@ -1,0 +1,128 @@
+"""The `onnx` backend through the whole product: pre-commit, the manifest, a changed model file.
+
+The hook environment gets onnxruntime from the `dupgate-onnx` hook of .pre-commit-hooks.yaml
+(its additional_dependencies), which `pre-commit try-repo` installs like any user's would.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import Hook, git, hook_exit, picture, save, stage_and_record
+from dupgate_hook.backends.onnx_model import FACTS_FILE
+from dupgate_hook.cli import main
+from onnx_models import conv_model
+
+CONFIG = "backend: onnx\nmodel_path: models/tiny.onnx\n"
+
+
+@pytest.fixture
+def onnx_repo(repo: Path) -> Path:
+    conv_model(repo / "models" / "tiny.onnx")
+    (repo / ".dupgate.yaml").write_text(CONFIG)
+    git(repo, "add", ".dupgate.yaml", "models")
+    git(repo, "commit", "-qm", "model")
+    return repo
+
+
+def space_folders(repo: Path) -> list[str]:
+    vectors = repo / ".dupgate" / "vectors"
+    return sorted(p.name for p in vectors.iterdir()) if vectors.is_dir() else []
+
+
+def test_commit_flow_through_pre_commit_try_repo(
+    onnx_repo: Path, hook_repo: tuple[Path, str], hook_env: dict[str, str]
+) -> None:
+    repo = onnx_repo
+    hook = Hook(hook_repo, hook_env, repo, hook_id="dupgate-onnx")
+    for i in range(3):
+        save(picture(500 + i), repo / f"p{i}.png")
+    git(repo, "add", ".")
+    first = hook.try_repo("--files", "p0.png", "p1.png", "p2.png")  # builds a fresh env with onnxruntime
+    assert "exit code: 3" in first.stdout, first.stdout + first.stderr
+    [space] = space_folders(repo)
+    assert space.startswith("onnx-") and space.endswith("-512")
+    assert f".dupgate/vectors/{space}/" in first.stdout.split("git add ")[1]
+    git(repo, "add", ".dupgate")
+    assert hook_exit(hook.run("--files", "p0.png", "p1.png", "p2.png")) == 0
+    save(picture(500).resize((240, 180)), repo / "p0-small.jpg", quality=70)
+    save(picture(600), repo / "other.png")
+    git(repo, "add", "p0-small.jpg", "other.png")
+    blocked = hook.run("--files", "p0-small.jpg", "other.png")
+    assert hook_exit(blocked) == 1
+    assert "p0-small.jpg  <->  p0.png" in blocked.stdout and "other.png  <->" not in blocked.stdout
+    assert "backend onnx/" in blocked.stdout
+
+
+def test_a_changed_model_file_gives_the_rebuild_command(
+    onnx_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = onnx_repo
+    for i in range(3):
+        save(picture(510 + i), repo / f"p{i}.png")
+    stage_and_record(repo)
+    [old_space] = space_folders(repo)
+    conv_model(repo / "models" / "tiny.onnx", seed=1)  # the model file is replaced
+    save(picture(520), repo / "new.png")
+    git(repo, "add", "-A")
+    capsys.readouterr()
+    assert main(["check", "new.png"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "model_path: models/tiny.onnx (sha256 " in err and old_space in err
+    assert "rebuild with `dupgate update`" in err and "`dupgate prune --all-backends`" in err
+    assert space_folders(repo) == [old_space]  # nothing was written or lost
+    assert main(["update"]) == 0
+    assert len(space_folders(repo)) == 2
+    assert main(["prune", "--all-backends"]) == 0
+    [new_space] = space_folders(repo)
+    assert new_space != old_space
+    git(repo, "add", "-A")
+    assert main(["check", "new.png"]) == 0
+
+
+def test_check_with_everything_in_the_manifest_never_imports_onnxruntime(onnx_repo: Path) -> None:
+    repo = onnx_repo
+    save(picture(530), repo / "a.png")
+    stage_and_record(repo)
+    assert (repo / ".git" / "dupgate" / "cache" / FACTS_FILE).is_file()
+    probe = (
+        "import sys; from dupgate_hook.cli import main; rc = main(['check', sys.argv[1]]); "
+        "print(rc, 'onnxruntime' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe, "a.png"], cwd=repo, capture_output=True, text=True)
+    assert proc.stdout.split() == ["0", "False"], proc.stderr
+    sub = repo / "docs"
+    sub.mkdir()  # model_path is relative to the repository root, not the current folder
+    proc = subprocess.run([sys.executable, "-c", probe, "../a.png"], cwd=sub, capture_output=True, text=True)
+    assert proc.stdout.split() == ["0", "False"], proc.stderr
+
+
+def test_missing_onnxruntime_when_a_new_image_needs_it(
+    onnx_repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = onnx_repo
+    save(picture(540), repo / "a.png")
+    stage_and_record(repo)  # the model's facts are now cached: no onnxruntime needed to start
+    save(picture(541), repo / "b.png")
+    git(repo, "add", "b.png")
+    capsys.readouterr()
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    assert main(["check", "b.png"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'dupgate-hook[onnx]'" in err
+
+
+def test_the_local_backend_never_imports_onnxruntime(repo: Path) -> None:
+    save(picture(550), repo / "a.png")
+    git(repo, "add", ".")
+    probe = (
+        "import sys; from dupgate_hook.cli import main; rc = main(['check', 'a.png']); "
+        "print(rc, 'onnxruntime' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True)
+    assert proc.stdout.splitlines()[-1] == "3 False", proc.stdout + proc.stderr
