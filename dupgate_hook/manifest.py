@@ -50,6 +50,14 @@ class VectorTable:
         return list(self._keys)
 
     def add(self, keys: Iterable[str], vectors: np.ndarray) -> None:
+        keys = list(keys)
+        if not self._index and len(set(keys)) == len(keys):
+            # The common first pack: every row is new, so no row-by-row selection or copy.
+            self._index = dict(zip(keys, range(len(keys)), strict=True))
+            self._keys = keys
+            self._chunks = [np.asarray(vectors, dtype=np.float32)]
+            self._matrix = None
+            return
         fresh = [(k, i) for i, k in enumerate(keys) if k not in self._index]
         seen: set[str] = set()
         rows = []
@@ -60,7 +68,10 @@ class VectorTable:
             self._index[key] = len(self._keys)
             self._keys.append(key)
             rows.append(row)
-        if rows:
+        if len(rows) == len(keys):  # all new: the whole array, widened without a row selection
+            self._chunks.append(np.asarray(vectors, dtype=np.float32))
+            self._matrix = None
+        elif rows:
             self._chunks.append(np.asarray(vectors[rows], dtype=np.float32))
             self._matrix = None
 
@@ -76,6 +87,11 @@ class VectorTable:
         matrix = self.matrix()
         return matrix[[self._index[k] for k in keys]]
 
+    def rows(self, keys: list[str]) -> np.ndarray:
+        """Row numbers of `keys` in `matrix()`."""
+        index = self._index
+        return np.fromiter((index[k] for k in keys), dtype=np.intp, count=len(keys))
+
 
 class PackStore:
     """A folder of packs for one vector space (backend, model, dimensions)."""
@@ -85,6 +101,7 @@ class PackStore:
         self.space = space
         self.dimensions = dimensions
         self.label = label  # how errors name the folder, e.g. ".dupgate/vectors/local-x-256"
+        self._keys_read: dict[str, list[str]] = {}  # packs are immutable: read each JSON once
 
     def pack_ids(self) -> list[str]:
         try:
@@ -101,9 +118,13 @@ class PackStore:
 
     def read_keys(self, pack_id: str) -> list[str]:
         """The keys a pack's JSON lists, checked (the vectors are not read)."""
+        if pack_id in self._keys_read:
+            return list(self._keys_read[pack_id])
         name = f"{self.label}/{pack_id}"
         meta = read_json(self.pack_files(pack_id)[0], f"{name}.json", "pack metadata")
-        return self._check_meta(name, meta)
+        keys = self._check_meta(name, meta)
+        self._keys_read[pack_id] = keys
+        return list(keys)
 
     def read_pack(self, pack_id: str) -> tuple[list[str], np.ndarray]:
         """Keys and vectors of one pack, every field checked; never unpickles."""
@@ -126,10 +147,11 @@ class PackStore:
                 f"{name}.npz: holds {vectors.shape[0]}x{vectors.shape[1]} vectors but its JSON "
                 f"lists {len(keys)} keys of {self.dimensions} dimensions"
             )
-        vectors = vectors.astype(np.float32)
-        if not np.isfinite(vectors).all():
+        if vectors.dtype != np.float16:  # wider floats may overflow float32: check after narrowing
+            vectors = vectors.astype(np.float32)
+        if not np.isfinite(vectors).all():  # float16 is checked as is: half the bytes to scan
             raise DupgateError(f"{name}.npz: holds NaN or infinite values")
-        return keys, vectors
+        return keys, vectors  # float16 or float32: VectorTable widens it once, on its own copy
 
     def _check_meta(self, name: str, meta: object) -> list[str]:
         if not isinstance(meta, dict):
@@ -150,9 +172,12 @@ class PackStore:
         return keys
 
     def load(self, table: VectorTable, only: Iterable[str] | None = None) -> None:
-        """Add every pack (or only the ids in `only`) to `table`."""
-        for pack_id in self.pack_ids() if only is None else only:
-            keys, vectors = self.read_pack(pack_id)
+        """Add every pack (or only the ids in `only`) to `table`.
+
+        Largest pack first: it then fills the empty table without a row-by-row copy.
+        """
+        packs = [self.read_pack(p) for p in (self.pack_ids() if only is None else only)]
+        for keys, vectors in sorted(packs, key=lambda kv: -len(kv[0])):
             table.add(keys, vectors)
 
     def write_pack(self, keys: list[str], vectors: np.ndarray) -> str:
@@ -191,6 +216,7 @@ class PackStore:
                     os.unlink(os.path.join(self.folder, name))
 
     def remove_pack(self, pack_id: str) -> None:
+        self._keys_read.pop(pack_id, None)
         for path in self.pack_files(pack_id):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)

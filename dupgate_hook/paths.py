@@ -13,17 +13,21 @@ import hashlib
 import os
 import subprocess
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from dupgate_hook.errors import DupgateError
-from dupgate_hook.images import is_image_path
+from dupgate_hook.images import IMAGE_SUFFIXES, is_image_path
 
 _SYMLINK_MODE = "120000"
 _GITLINK_MODE = "160000"
 
 
-@dataclass(frozen=True)
-class ImageRef:
-    """One image file: `path` as shown to the user, `fs_path` to open, `key` if already known."""
+class ImageRef(NamedTuple):
+    """One image file: `path` as shown to the user, `fs_path` to open, `key` if already known.
+
+    A named tuple, not a dataclass: a repository of 100,000 images builds 100,000 of them
+    on every hook call, and a tuple is several times cheaper to make.
+    """
 
     path: str
     fs_path: str
@@ -88,15 +92,28 @@ def tracked_images(repo: Repo) -> dict[str, str]:
     modified = set(git(repo.root, "diff", "--name-only", "-z").split("\0"))
     images: dict[str, str] = {}
     for entry in out.split("\0"):
-        if not entry:
+        # "<mode> <blob> <stage>\t<path>": fixed-width fields, sliced rather than split
+        # (this loop runs once per tracked file, 100,000 times in a big repository).
+        tab = entry.find("\t")
+        if tab < 0:
             continue
-        meta, path = entry.split("\t", 1)
-        mode, blob, stage = meta.split()
+        path = entry[tab + 1 :]
+        if not _git_image_path(path) or path.startswith(".dupgate/"):
+            continue
+        mode, blob, stage = entry[:tab].split(" ")
         if stage != "0" or mode in (_SYMLINK_MODE, _GITLINK_MODE):
             continue
-        if is_image_path(path) and not path.startswith(".dupgate/"):
-            images[path] = "" if path in modified else blob
+        images[path] = "" if path in modified else blob
     return images
+
+
+def _git_image_path(path: str) -> bool:
+    """`is_image_path` for git's "/"-separated paths, without `os.path.splitext`'s cost."""
+    dot = path.rfind(".")
+    if dot < 0 or path[dot:].lower() not in IMAGE_SUFFIXES:
+        return False
+    name = path[path.rfind("/") + 1 : dot]  # splitext: a name of only dots has no suffix
+    return bool(name.lstrip("."))
 
 
 def to_repo_path(repo: Repo, path: str) -> str:
