@@ -98,7 +98,9 @@ def tracked_images(repo: Repo) -> dict[str, str]:
         if tab < 0:
             continue
         path = entry[tab + 1 :]
-        if not _git_image_path(path) or path.startswith(".dupgate/"):
+        if path[path.rfind(".") :].lower() not in IMAGE_SUFFIXES or not _git_image_path(path):
+            continue  # the cheap test first: most entries fail or pass it without a call
+        if path.startswith(".dupgate/"):
             continue
         mode, blob, stage = entry[:tab].split(" ")
         if stage != "0" or mode in (_SYMLINK_MODE, _GITLINK_MODE):
