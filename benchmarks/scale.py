@@ -2,7 +2,7 @@
 """How dupgate's cost grows with the manifest, and what it does to a git repository.
 
 Usage: python benchmarks/scale.py [--sizes 1000,10000,100000] [--work DIR] [--full-audit-max 10000]
-                                  [--sample-rows 512] [--commits 100] [--no-git]
+                                  [--sample-rows 256] [--commits 100] [--no-git]
 
 Needs the `dupgate` CLI of this checkout on PATH (pip install -e .). For each size N a
 scratch repository of N tracked files with all N vectors in one manifest pack is built
@@ -49,7 +49,9 @@ if TYPE_CHECKING:
 def timed(cmd: list[str], cwd: Path) -> tuple[float, float, int, str]:
     """Wall seconds, peak RSS in MB (GNU time's %M), exit code and output of one child."""
     start = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], cwd=cwd, capture_output=True, text=True)
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}  # as the dupgate CLI sets for itself
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], cwd=cwd, capture_output=True, text=True,
+                          env=env)
     seconds = time.perf_counter() - start
     *err, peak = proc.stderr.strip().splitlines() or ["0"]
     return seconds, int(peak) / 1024, proc.returncode, proc.stdout + "\n".join(err)
@@ -239,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--full-audit-max", type=int, default=10_000)
-    ap.add_argument("--sample-rows", type=int, default=512)
+    ap.add_argument("--sample-rows", type=int, default=256)
     ap.add_argument("--commits", type=int, default=100)
     ap.add_argument("--no-git", action="store_true")
     args = ap.parse_args(argv)
