@@ -100,8 +100,9 @@ def audit_sample(repo: Path, rows: int) -> float:
     start = time.perf_counter()
     for r0 in range(0, rows, compare._CHUNK):
         block = every[r0 : min(rows, r0 + compare._CHUNK)]
-        for c0 in range(r0, len(every), compare._COLUMNS):
-            scores = backend.similarity(block, every[c0 : c0 + compare._COLUMNS], backend.default_threshold)
+        width = compare._COLUMNS if len(block) <= compare._FEW_PROBES else compare._AUDIT_COLUMNS
+        for c0 in range(r0, len(every), width):
+            scores = backend.similarity(block, every[c0 : c0 + width], backend.default_threshold)
             np.nonzero(scores >= backend.default_threshold)
     return time.perf_counter() - start
 

@@ -12,7 +12,12 @@ from dupgate_hook.manifest import VectorTable
 
 Similarity = Callable[[np.ndarray, np.ndarray, float | None], np.ndarray]
 _CHUNK = 1024  # probe rows per similarity call
-_COLUMNS = 16384  # stored columns per call: blocks of at most 16M scores
+# Stored columns per call. Few probes (the hook) score against many columns at once; many
+# probes (an audit) also build every column's window vectors (~15 KB each), so their
+# blocks are narrower: the audit's memory stays within about the size of the vectors.
+_COLUMNS = 16384
+_AUDIT_COLUMNS = 2048
+_FEW_PROBES = 8
 
 
 @dataclass(frozen=True)
@@ -71,8 +76,9 @@ def find_pairs(
         chunk = order[start : start + _CHUNK]
         rows = every[start : start + len(chunk)] if triangle else table.get(chunk)
         first = start if triangle else 0
-        for c0 in range(first, len(col_keys), _COLUMNS):
-            c1 = min(len(col_keys), c0 + _COLUMNS)
+        width = _COLUMNS if len(chunk) <= _FEW_PROBES else _AUDIT_COLUMNS
+        for c0 in range(first, len(col_keys), width):
+            c1 = min(len(col_keys), c0 + width)
             scores = similarity(rows, every[c0:c1], floor)  # blocks: memory stays bounded
             for i, j in zip(*np.nonzero(scores >= cutoff), strict=True):
                 key, other = chunk[i], col_keys[c0 + j]

@@ -121,8 +121,16 @@ class WindowStats:
 
     def ranges(self) -> tuple[np.ndarray, ...]:
         """Band-major (BANDS, n) lowest and highest window value, then sat, of each image."""
-        v, s = self.value, self.sat  # reduced along their contiguous layout, then transposed
-        return v.min(axis=1).T, v.max(axis=1).T, s.min(axis=1).T, s.max(axis=1).T
+        # One elementwise min/max per window: numpy's reduction over the middle axis of
+        # (n, 25, 4) runs an inner loop of 4 elements and costs ~10x more.
+        out = []
+        for x in (self.value, self.sat):
+            lo, hi = x[:, 0].copy(), x[:, 0].copy()
+            for k in range(1, x.shape[1]):
+                np.minimum(lo, x[:, k], out=lo)
+                np.maximum(hi, x[:, k], out=hi)
+            out += [lo.T, hi.T]
+        return tuple(out)
 
 
 def _band_unit(maps: np.ndarray, sat: np.ndarray) -> Bands:
