@@ -67,6 +67,7 @@ def reset(repo: Path) -> None:
 
 
 def check_case(repo: Path, count: int, seed: int) -> dict[str, float]:
+    shutil.rmtree(repo / ".git" / "dupgate" / "cache", ignore_errors=True)  # the first call embeds
     paths = sd.add_pictures(repo, seed, count)
     sd.git(repo, "add", "-A")
     first, first_mb, code, out = timed(["dupgate", "check", *paths], repo)
