@@ -56,7 +56,7 @@ def find_repo(start: str = ".") -> Repo | None:
     """The git repository containing `start`, or None outside one."""
     try:
         proc = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel", "--git-common-dir"],
+            ["git", "rev-parse", "--show-toplevel", "--git-common-dir", "--show-object-format"],
             cwd=start,
             capture_output=True,
             check=False,
@@ -66,11 +66,11 @@ def find_repo(start: str = ".") -> Repo | None:
     if proc.returncode != 0:
         return None
     lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
-    if len(lines) < 2:
+    if len(lines) < 3:
         return None  # a bare repository has no work tree to check
     root = lines[0]
     git_dir = os.path.normpath(os.path.join(start, lines[1]))
-    fmt = git(root, "rev-parse", "--show-object-format").strip() or "sha1"
+    fmt = lines[2].strip() or "sha1"  # one git call for all three: every hook call pays it
     return Repo(root=root, git_dir=os.path.abspath(git_dir), object_format=fmt)
 
 
