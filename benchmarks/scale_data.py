@@ -72,6 +72,7 @@ def build_repo(repo: Path, count: int, vectors: np.ndarray | None = None) -> Non
     """A committed repo of `count` tracked image files, all in one manifest pack (as `init`)."""
     from dupgate_hook.backends.base import BackendSettings, space_id
     from dupgate_hook.backends.local import LocalBackend
+    from dupgate_hook.paths import Repo
     from dupgate_hook.store import open_stores
 
     repo.mkdir(parents=True)
@@ -86,11 +87,7 @@ def build_repo(repo: Path, count: int, vectors: np.ndarray | None = None) -> Non
     keys = [line.split()[1] for line in git(repo, "ls-files", "-s").splitlines()]
     vecs = descriptors(count) if vectors is None else vectors[:count]
     backend = LocalBackend(BackendSettings())
-    class _R:  # open_stores only reads root and git_dir
-        root = str(repo)
-        git_dir = str(repo / ".git")
-        object_format = "sha1"
-    stores = open_stores(_R(), space_id(backend), backend.dimensions)  # type: ignore[arg-type]
+    stores = open_stores(Repo(str(repo), str(repo / ".git"), "sha1"), space_id(backend), backend.dimensions)
     assert stores.manifest is not None
     stores.manifest.write_pack(keys, vecs)
     git(repo, "add", "-A")
