@@ -70,12 +70,12 @@ class Session:
 
     def tracked_refs(self) -> dict[str, ImageRef]:
         assert self.repo is not None
-        root = self.repo.root
-        return {
-            path: ImageRef(path, os.path.join(root, path), key or None)
-            for path, key in tracked_images(self.repo).items()
-            if self.keeps(path)
-        }
+        prefix = os.path.join(self.repo.root, "")
+        include, exclude = self.config.include, self.config.exclude
+        tracked = tracked_images(self.repo)  # images only: no need to ask `keeps`
+        if include or exclude:
+            tracked = {p: k for p, k in tracked.items() if selected(p, include, exclude)}
+        return {path: ImageRef(path, prefix + path, key or None) for path, key in tracked.items()}
 
     def keeps(self, path: str) -> bool:
         return is_image_path(path) and selected(path, self.config.include, self.config.exclude)

@@ -11,7 +11,13 @@ from dupgate_hook.allowlist import Acceptance, AllowList
 from dupgate_hook.manifest import VectorTable
 
 Similarity = Callable[[np.ndarray, np.ndarray, float | None], np.ndarray]
-_CHUNK = 1024
+_CHUNK = 1024  # probe rows per similarity call
+# Stored columns per call. Few probes (the hook) score against many columns at once; many
+# probes (an audit) also build every column's window vectors (~15 KB each), so their
+# blocks are narrower: the audit's memory stays within about the size of the vectors.
+_COLUMNS = 16384
+_AUDIT_COLUMNS = 2048
+_FEW_PROBES = 8
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,6 @@ def find_pairs(
     paths_by_key: dict[str, list[str]] = {}
     for path in sorted(keys):
         paths_by_key.setdefault(keys[path], []).append(path)
-    all_keys = list(paths_by_key)
     probe_paths: dict[str, list[str]] = {}
     for path in sorted(set(probes)):
         if path in keys:
@@ -57,23 +62,40 @@ def find_pairs(
         if (a, b) not in found:
             found[(a, b)] = Pair(a, b, score, exact, allow.lookup(a, keys[a], b, keys[b]))
 
-    every = table.get(all_keys)
-    column = {key: j for j, key in enumerate(all_keys)}
-    for start in range(0, len(probe_keys), _CHUNK):
-        chunk = probe_keys[start : start + _CHUNK]
-        scores = np.asarray(similarity(table.get(chunk), every, floor), dtype=np.float64)
-        for i, key in enumerate(chunk):
-            for p in probe_paths[key]:
+    # Columns in the table's own order, so the stored matrix is used without a copy when
+    # every vector counts (the usual case: 100,000 vectors are 122 MB as float16).
+    col_keys = [k for k in table.all_keys() if k in paths_by_key]
+    matrix = table.matrix()
+    every = matrix if len(col_keys) == len(table) else matrix[table.rows(col_keys)]
+    # An audit (every image a probe) walks the columns' order and scores each chunk only
+    # against the columns from its own start on: scores are symmetric, so the pairs with
+    # earlier columns were found when those were the rows. Half the work, same pairs.
+    triangle = len(probe_keys) == len(col_keys)
+    order = col_keys if triangle else probe_keys
+    for start in range(0, len(order), _CHUNK):
+        chunk = order[start : start + _CHUNK]
+        rows = every[start : start + len(chunk)] if triangle else table.get(chunk)
+        first = start if triangle else 0
+        width = _COLUMNS if len(chunk) <= _FEW_PROBES else _AUDIT_COLUMNS
+        for c0 in range(first, len(col_keys), width):
+            c1 = min(len(col_keys), c0 + width)
+            scores = similarity(rows, every[c0:c1], floor)  # blocks: memory stays bounded
+            for i, j in zip(*np.nonzero(scores >= cutoff), strict=True):
+                key, other = chunk[i], col_keys[c0 + j]
+                if other == key:
+                    continue
+                score = float(min(1.0, float(scores[i, j])))
+                for p in probe_paths.get(key, ()):
+                    for q in paths_by_key[other]:
+                        add(p, q, score, False)
+                for p in probe_paths.get(other, ()) if triangle else ():
+                    for q in paths_by_key[key]:
+                        add(p, q, score, False)
+        for key in chunk:
+            for p in probe_paths.get(key, ()):
                 for q in paths_by_key[key]:
                     if q != p:
                         add(p, q, 1.0, True)
-            row = scores[i]
-            hits = np.flatnonzero(row >= cutoff)
-            for j in hits[hits != column[key]]:
-                score = float(min(1.0, row[j]))
-                for p in probe_paths[key]:
-                    for q in paths_by_key[all_keys[j]]:
-                        add(p, q, score, False)
     return sorted(found.values(), key=lambda pr: (-pr.score, pr.a, pr.b))
 
 

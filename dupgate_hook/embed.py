@@ -57,12 +57,13 @@ def embed_all(
             result.keys[ref.path] = content_key(images.read_bytes(ref.fs_path), object_format)
         except ImageError as exc:
             result.errors.append(ImageError(ref.path, exc.reason))
-    if any(key not in table for key in result.keys.values()):
+    if table.missing(result.keys.values()):
         load_cache(stores, table)
+    missing = set(table.missing(result.keys.values()))  # in bulk: 100,000 keys on every call
     todo: dict[str, ImageRef] = {}
     for ref in refs:
         key = result.keys.get(ref.path)
-        if key is not None and key not in table and key not in todo:
+        if key in missing and key not in todo:
             todo[key] = ref
     if todo:
         _embed_missing(todo, backend, stores, result, max_pixels, show_progress)
