@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from conftest import git, picture, save
-from dupgate_hook.backends.base import l2_normalise
+from dupgate_hook.backends.base import BackendSettings, l2_normalise, space_id
+from dupgate_hook.backends.local import LocalBackend
 from dupgate_hook.backends.local_features import DIMENSIONS
 from dupgate_hook.cli import main
 from dupgate_hook.manifest import PackStore
 
-SPACE = "local-mv2-613"
+SPACE = space_id(LocalBackend(BackendSettings()))  # the default backend's folder
 MAX_REWRITE = 64 * 1024
 
 
