@@ -30,6 +30,8 @@ from PIL import Image, ImageCms
 
 from conftest import PROJECT, git, picture, save, stage_and_record
 from dupgate_hook import images
+from dupgate_hook.backends.base import BackendSettings, space_id
+from dupgate_hook.backends.local import LocalBackend
 from dupgate_hook.cli import main
 from dupgate_hook.config import parse_config
 from dupgate_hook.errors import DupgateError
@@ -329,7 +331,8 @@ def test_sigkill_during_dupgate_check_leaves_a_loadable_manifest(repo: Path) -> 
             store = PackStore(str(cache), cache.name, int(cache.name.rsplit("-", 1)[1]), "cache")
             for pack_id in store.pack_ids():
                 store.read_pack(pack_id)
-    stray = repo / ".dupgate" / "vectors" / "local-mv3-613" / ".tmp-left-by-a-kill"
+    space = space_id(LocalBackend(BackendSettings()))  # the default backend's folder
+    stray = repo / ".dupgate" / "vectors" / space / ".tmp-left-by-a-kill"
     stray.parent.mkdir(parents=True, exist_ok=True)
     stray.write_bytes(b"half a pack")
     assert main(["check"]) in (0, 3)  # the next run picks up where the killed one stopped
