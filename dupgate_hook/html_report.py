@@ -50,6 +50,7 @@ figcaption{font-size:13px;color:var(--muted)}figcaption code{color:var(--fg);dis
 .reason{font-size:13px;color:var(--muted)}
 details{margin:14px 0}summary{cursor:pointer;font-weight:600}
 .missing{padding:2em 0;color:var(--muted)}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;font:13px/1.5 ui-monospace,monospace}
 table{border-collapse:collapse}td{padding:2px 8px;border-bottom:1px solid var(--line)}
 @media (max-width:640px){.pair{grid-template-columns:1fr}.score b{display:inline;margin-right:.4em}
 .score span{display:inline}}

@@ -250,6 +250,8 @@ def test_calibrate_terminal_and_page(repo: Path, browser: Browser, tmp_path: Pat
     assert browser.evaluate("document.querySelectorAll('.pair').length") >= 3
     loaded = browser.evaluate("[...document.images].map(i => i.naturalWidth)")
     assert loaded and all(w > 0 for w in loaded)
+    browser.open(out, width=390, height=844, mobile=True)  # the reasoning wraps on a phone
+    assert browser.evaluate("document.documentElement.scrollWidth") <= 390
 
 
 @pytest.mark.parametrize(
