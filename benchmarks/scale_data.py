@@ -16,22 +16,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from pictures import picture  # noqa: E402  (this folder)
+
 BASE = 1500
-
-
-def picture(seed: int, size: tuple[int, int] = (160, 120)) -> Image.Image:
-    """A distinct, photo-like picture per seed (smooth blobs plus edges), as the tests use."""
-    rng = np.random.default_rng(seed)
-    coarse = rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8)
-    img = Image.fromarray(coarse).resize(size, Image.Resampling.BICUBIC)
-    detail = rng.integers(0, 256, size=(24, 32, 3), dtype=np.uint8)
-    overlay = Image.fromarray(detail).resize(size, Image.Resampling.NEAREST)
-    return Image.blend(img, overlay, 0.35)
 
 
 def descriptors(count: int, seed: int = 0) -> np.ndarray:
@@ -39,7 +30,7 @@ def descriptors(count: int, seed: int = 0) -> np.ndarray:
     from dupgate_hook.backends.base import l2_normalise
     from dupgate_hook.backends.local_features import describe
 
-    base = np.stack([describe(picture(1_000_000 + i)) for i in range(min(BASE, count))])
+    base = np.stack([describe(picture(1_000_000 + i, (160, 120))) for i in range(min(BASE, count))])
     if count <= len(base):
         return l2_normalise(base[:count]).astype(np.float16)
     rng = np.random.default_rng(seed)

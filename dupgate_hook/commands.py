@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from dupgate_hook import report
 from dupgate_hook.allowlist import AllowList, load_allowlist, write_allow_file
@@ -28,6 +29,9 @@ from dupgate_hook.paths import (
     walk_images,
 )
 from dupgate_hook.store import Stores, cache_root, open_stores, recorded_keys, repo_lock, write_pending
+
+if TYPE_CHECKING:
+    from dupgate_hook.html_report import Thumbs
 
 
 @dataclass
@@ -86,6 +90,15 @@ class Session:
 
     def space(self) -> str:
         return space_id(self.backend)
+
+    def embed_for_audit(self, paths: list[str]) -> Embedded:
+        return self.embed(list(audit_refs(self, paths).values()))
+
+    def thumbs(self) -> Thumbs:
+        """Thumbnails for an HTML page (the module is imported only when a page is wanted)."""
+        from dupgate_hook import html_report
+
+        return html_report.Thumbs(self.fs_path, self.config.max_image_pixels)
 
 
 def open_session(
@@ -237,15 +250,14 @@ def _write_blocked_page(session: Session, outcome: report.Outcome, html_path: st
 def write_html(session: Session, outcome: report.Outcome, path: str) -> str:
     from dupgate_hook import html_report
 
-    thumbs = html_report.Thumbs(session.fs_path, session.config.max_image_pixels)
-    return report.write_report_file(path, html_report.audit_page(outcome, thumbs), "HTML report")
+    return report.write_report_file(path, html_report.audit_page(outcome, session.thumbs()), "HTML report")
 
 
 def audit(
     paths: list[str], fmt: str, backend: str | None, threshold: float | None, html_path: str | None = None
 ) -> int:
     session = open_session(backend, threshold)
-    embedded = session.embed(list(audit_refs(session, paths).values()))
+    embedded = session.embed_for_audit(paths)
     outcome = session.outcome(list(embedded.keys), embedded)
     if fmt == "json":
         print(report.to_json(outcome))

@@ -11,8 +11,6 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from dupgate_hook import images
 from dupgate_hook.backends.base import Backend
 from dupgate_hook.errors import DupgateError, ImageError
@@ -102,9 +100,7 @@ def _embed_missing(
                         keys.append(key)
                         pictures.append(outcome.image)
                 if pictures:
-                    # Scored as stored: the manifest keeps float16, so this run's verdict is
-                    # the one every later run gives (float32 here could differ at the threshold).
-                    vectors = backend.embed(pictures).astype(np.float16).astype(np.float32)
+                    vectors = backend.embed(pictures)
                     result.table.add(keys, vectors)
                     add_to_cache(stores, keys, vectors)
                     result.embedded += len(keys)

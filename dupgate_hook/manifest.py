@@ -31,10 +31,9 @@ _MAX_JSON_BYTES = 64 * 1024 * 1024
 
 
 def _stored(vectors: np.ndarray) -> np.ndarray:
-    """float16 (as packs hold them) or float32 rows; scoring widens float16 block by block."""
-    if vectors.dtype in (np.float16, np.float32):
-        return np.asarray(vectors)
-    return np.asarray(vectors, dtype=np.float32)
+    """float16 rows, as packs hold them: fresh vectors are scored exactly as every later run
+    will score them from the manifest. Scoring widens float16 block by block."""
+    return np.asarray(vectors, dtype=np.float16)
 
 
 class VectorTable:

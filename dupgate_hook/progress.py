@@ -5,6 +5,13 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import TextIO
+
+
+def is_terminal(stream: TextIO) -> bool:
+    """A person is watching: the stream is a TTY that can draw (not TERM=dumb)."""
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
 
 
 class Progress:
@@ -14,8 +21,7 @@ class Progress:
         self.done = 0
         self.started = time.monotonic()
         self._last_draw = 0.0
-        stream_is_tty = sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
-        self.enabled = stream_is_tty if enabled is None else enabled
+        self.enabled = is_terminal(sys.stderr) if enabled is None else enabled
 
     def advance(self, count: int) -> None:
         self.done += count

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from dupgate_hook.compare import Pair, clusters
 from dupgate_hook.errors import DupgateError, ImageError
 from dupgate_hook.manifest import atomic_write
+from dupgate_hook.progress import is_terminal
 
 
 @dataclass
@@ -60,11 +61,8 @@ def to_json(outcome: Outcome) -> str:
 
 
 def use_colour(stream: TextIO) -> bool:
-    """Colour only on a terminal, never with NO_COLOR set (https://no-color.org) or TERM=dumb."""
-    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
-        return False
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
+    """Colour only on a terminal, never with NO_COLOR set (https://no-color.org)."""
+    return not os.environ.get("NO_COLOR") and is_terminal(stream)
 
 
 def paint(text: str, style: str, colour: bool) -> str:

@@ -7,7 +7,7 @@ from html import escape
 
 from dupgate_hook import report
 from dupgate_hook.calibrate import Calibration, calibrate
-from dupgate_hook.commands import audit_refs, open_session, report_errors, write_html
+from dupgate_hook.commands import open_session, report_errors, write_html
 
 _BAR_WIDTH = 40
 
@@ -15,7 +15,7 @@ _BAR_WIDTH = 40
 def report_page(paths: list[str], html_path: str, backend: str | None, threshold: float | None) -> int:
     """Write the side-by-side page of an audit; exit 0 once it is written (it is for reading)."""
     session = open_session(backend, threshold)
-    embedded = session.embed(list(audit_refs(session, paths).values()))
+    embedded = session.embed_for_audit(paths)
     outcome = session.outcome(list(embedded.keys), embedded)
     written = write_html(session, outcome, html_path)
     count = len(outcome.blocking)
@@ -30,7 +30,7 @@ def calibrate_command(
     paths: list[str], html_path: str | None, backend: str | None, threshold: float | None
 ) -> int:
     session = open_session(backend, threshold)
-    embedded = session.embed(list(audit_refs(session, paths).values()))
+    embedded = session.embed_for_audit(paths)
     if report_errors(session, embedded):
         return 2
     if len(embedded.keys) < 2:
@@ -58,7 +58,7 @@ def calibrate_command(
     if html_path:
         from dupgate_hook import html_report
 
-        thumbs = html_report.Thumbs(session.fs_path, session.config.max_image_pixels)
+        thumbs = session.thumbs()
         meta = (
             f"{cal.images} images · backend {session.backend.name}/{session.backend.model} · "
             f"threshold {cal.threshold:.2f} · suggested {cal.suggested:.2f}"

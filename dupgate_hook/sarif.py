@@ -25,38 +25,45 @@ from dupgate_hook.report import Outcome, write_report_file
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFO_URI = "https://github.com/dupgate/dupgate-hook"
-RULES: list[dict[str, Any]] = [
-    {
-        "id": "DG001",
-        "name": "NearDuplicateImage",
-        "shortDescription": {"text": "Near-duplicate image"},
-        "fullDescription": {
-            "text": "This image is a near-duplicate of another image in the repository (same picture "
-            "re-exported, resized, recoloured, cropped or overlaid)."
-        },
-        "help": {
-            "text": "Remove one of the two images, or accept the pair with "
-            '`dupgate allow A B --reason "..."` and commit .dupgate/allow/.'
-        },
+
+
+def _rule(rule_id: str, name: str, short: str, full: str, help_text: str) -> dict[str, Any]:
+    return {
+        "id": rule_id,
+        "name": name,
+        "shortDescription": {"text": short},
+        "fullDescription": {"text": full},
+        "help": {"text": help_text},
         "defaultConfiguration": {"level": "error"},
-    },
-    {
-        "id": "DG002",
-        "name": "ExactDuplicateImage",
-        "shortDescription": {"text": "Exact duplicate image"},
-        "fullDescription": {"text": "This image has the same bytes as another image in the repository."},
-        "help": {"text": "Remove the copy and refer to one file, or accept the pair with `dupgate allow`."},
-        "defaultConfiguration": {"level": "error"},
-    },
-    {
-        "id": "DG003",
-        "name": "UnreadableImage",
-        "shortDescription": {"text": "Unreadable image"},
-        "fullDescription": {"text": "dupgate could not decode this image, so it was not compared."},
-        "help": {"text": "Fix the file, or exclude it with `exclude:` in .dupgate.yaml."},
-        "defaultConfiguration": {"level": "error"},
-    },
+    }
+
+
+RULES = [
+    _rule(
+        "DG001",
+        "NearDuplicateImage",
+        "Near-duplicate image",
+        "This image is a near-duplicate of another image in the repository (same picture "
+        "re-exported, resized, recoloured, cropped or overlaid).",
+        "Remove one of the two images, or accept the pair with "
+        '`dupgate allow A B --reason "..."` and commit .dupgate/allow/.',
+    ),
+    _rule(
+        "DG002",
+        "ExactDuplicateImage",
+        "Exact duplicate image",
+        "This image has the same bytes as another image in the repository.",
+        "Remove the copy and refer to one file, or accept the pair with `dupgate allow`.",
+    ),
+    _rule(
+        "DG003",
+        "UnreadableImage",
+        "Unreadable image",
+        "dupgate could not decode this image, so it was not compared.",
+        "Fix the file, or exclude it with `exclude:` in .dupgate.yaml.",
+    ),
 ]
+_RULE_INDEX = {rule["id"]: n for n, rule in enumerate(RULES)}
 
 
 def to_sarif(outcome: Outcome, state: str = "") -> dict[str, Any]:
@@ -150,8 +157,7 @@ def _pair_result(pair: Pair, threshold: float) -> dict[str, Any]:
     else:
         text = f"{b} is a near-duplicate of [{a}](0): score {pair.score:.3f}, threshold {threshold:.2f}."
     result: dict[str, Any] = {
-        "ruleId": "DG002" if pair.exact else "DG001",
-        "ruleIndex": 1 if pair.exact else 0,
+        **_rule_ref("DG002" if pair.exact else "DG001"),
         "level": "error",
         "message": {"text": text},
         "locations": [_location(pair.b)],
@@ -161,21 +167,22 @@ def _pair_result(pair: Pair, threshold: float) -> dict[str, Any]:
     }
     if pair.acceptance is not None:
         kind = "baseline" if pair.acceptance.baseline else "allow list"
-        result["suppressions"] = [
-            {"kind": "external", "justification": f"{kind}: {pair.acceptance.reason}"}
-        ]
+        result["suppressions"] = [{"kind": "external", "justification": f"{kind}: {pair.acceptance.reason}"}]
     return result
 
 
 def _error_result(path: str, reason: str) -> dict[str, Any]:
     return {
-        "ruleId": "DG003",
-        "ruleIndex": 2,
+        **_rule_ref("DG003"),
         "level": "error",
         "message": {"text": f"{path}: {reason}"},
         "locations": [_location(path)],
         "partialFingerprints": {"dupgate/v1": _fingerprint("error", path, reason)},
     }
+
+
+def _rule_ref(rule_id: str) -> dict[str, Any]:
+    return {"ruleId": rule_id, "ruleIndex": _RULE_INDEX[rule_id]}
 
 
 def _plain(text: str) -> str:

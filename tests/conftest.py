@@ -10,11 +10,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
 PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT / "benchmarks"))  # shared picture generator
+from pictures import picture as picture  # noqa: E402  (re-exported to the tests)
+
 PROJECT_FILES = ("dupgate_hook", "pyproject.toml", ".pre-commit-hooks.yaml", "README.md")
 
 
@@ -33,16 +35,6 @@ def run(
 
 def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return run(["git", *args], repo, check=check)
-
-
-def picture(seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:
-    """A distinct, photo-like picture per seed: smooth random blobs plus edges."""
-    rng = np.random.default_rng(seed)
-    coarse = rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8)
-    img = Image.fromarray(coarse).resize(size, Image.Resampling.BICUBIC)
-    detail = rng.integers(0, 256, size=(24, 32, 3), dtype=np.uint8)
-    overlay = Image.fromarray(detail).resize(size, Image.Resampling.NEAREST)
-    return Image.blend(img, overlay, 0.35)
 
 
 def save(img: Image.Image, path: Path, **kwargs: object) -> Path:
