@@ -17,7 +17,14 @@ each command a fresh process (wall time and its peak RSS, from wait4):
   Above --full-audit-max images the audit is timed on its first --sample-rows rows against
   all N columns in a child process, and scaled to the full triangle (N^2 / 2 pairs);
 - floor: a plain float32 matrix product of the same vectors, in the audit's blocks and
-  triangle (same sampling above --full-audit-max): the least work any exact method does.
+  triangle (same sampling above --full-audit-max): the least work any exact method does;
+- approximate audit (`dupgate audit --approximate`, needs usearch): the time of
+  `neighbours.approximate_pairs` on the whole manifest (views, HNSW index, search, exact
+  scores of the proposed pairs) and its peak RSS, with 200 real near-duplicate families
+  (1,200 images: original, crop, resize+JPEG, hue, banner, square) planted among the
+  vectors; its recall: of the pairs exact scoring finds for the planted images, and for
+  --sample-rows random images, the share the approximate audit reports; and how many
+  images it flagged as crowded (at least --neighbours partners: pairs may be missing).
 
 Then, on a 10,000-image repository (--no-git skips it): bytes of tracked files a one-image
 commit rewrites, `.git` growth over --commits such commits and after `git gc`, two
@@ -108,6 +115,50 @@ def audit_sample(repo: Path, rows: int) -> float:
     return time.perf_counter() - start
 
 
+def approx_sample(repo: Path, rows: int) -> str:
+    """Seconds of the approximate audit's work, and its recall against exact scoring.
+
+    200 real near-duplicate families (6 images each, `scale_data.families`) are added to
+    the manifest's vectors in memory. Times `neighbours.approximate_pairs` on all of them
+    (views, index, search, exact scores of the proposed pairs, pairs of keys); then scores
+    the planted images, and `rows` random ones, against all exactly and reports the share
+    of those pairs the approximate audit also found (planted recall, sample recall).
+    """
+    from dupgate_hook import neighbours
+    from dupgate_hook.allowlist import AllowList
+
+    backend, table = _manifest(repo)
+    planted = sd.families(200)
+    planted_keys = [f"planted-{i}" for i in range(len(planted))]
+    table.add(planted_keys, planted)
+    keys = {k: k for k in table.all_keys()}
+    t = backend.default_threshold
+    start = time.perf_counter()
+    found = neighbours.approximate_pairs(keys, table, backend, t, AllowList())
+    seconds = time.perf_counter() - start
+    got = {(p.a, p.b) for p in found.pairs}
+    order = table.all_keys()
+    every = table.matrix()
+
+    def recall(sample: np.ndarray) -> tuple[float, int]:
+        wanted = set()
+        for r0 in range(0, len(sample), 256):
+            exact = backend.similarity(every[sample[r0 : r0 + 256]], every, t)
+            for r, j in zip(*np.nonzero(exact >= t), strict=True):
+                a, b = order[int(sample[r0 + r])], order[int(j)]
+                if a != b:
+                    wanted.add((min(a, b), max(a, b)))
+        return len(wanted & got) / max(1, len(wanted)), len(wanted)
+
+    position = {k: i for i, k in enumerate(order)}
+    planted_rows = np.array([position[k] for k in planted_keys])
+    p_recall, p_pairs = recall(planted_rows)
+    sample = np.random.default_rng(0).choice(len(order), min(rows, len(order)), replace=False)
+    s_recall, s_pairs = recall(sample)
+    return (f"{seconds:.2f} {p_recall:.4f} {p_pairs} {s_recall:.4f} {s_pairs} {found.candidates} "
+            f"{found.crowded}")
+
+
 def _manifest(repo: Path) -> tuple[LocalBackend, VectorTable]:
     from dupgate_hook.backends.base import BackendSettings, space_id
     from dupgate_hook.backends.local import LocalBackend
@@ -145,7 +196,9 @@ def matmul_floor(vectors: np.ndarray, rows: int) -> float:
 
 def size_rows(vectors: np.ndarray, sizes: list[int], work: Path, args: argparse.Namespace) -> list[str]:
     lines = ["| images | load s (MB) | check 1: first / commit s (MB) | check 20: first / commit s (MB) "
-             "| audit s (MB) | matmul floor s | audit / floor |", "|---|---|---|---|---|---|---|"]
+             "| audit s (MB) | matmul floor s | audit / floor | approximate audit s (MB) | approx. / floor "
+             "| approx. recall: planted (pairs) | approx. recall: sample (pairs) | crowded images |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for n in sizes:
         repo = work / f"r{n}"
         if not repo.exists():
@@ -160,11 +213,17 @@ def size_rows(vectors: np.ndarray, sizes: list[int], work: Path, args: argparse.
         rows = n if n <= args.full_audit_max else args.sample_rows
         floor = matmul_floor(vectors[:n], rows) * (1 if rows == n else n / (2 * rows))
         note = f" (est. from {audit['sampled']} rows)" if audit["sampled"] else ""
+        approx_cmd = [sys.executable, __file__, "_approx", str(repo), str(args.sample_rows)]
+        _, ap_mb, code, out = timed(approx_cmd, repo)
+        assert code == 0, out[-500:]
+        ap_secs, p_recall, p_pairs, s_recall, s_pairs, _, crowded = out.split()[-7:]
         lines.append(
             f"| {n:,} | {load_s:.2f} ({mb:.0f}) "
             f"| {one['first_s']:.2f} / {one['s']:.2f} ({one['mb']:.0f}) "
             f"| {twenty['first_s']:.2f} / {twenty['s']:.2f} ({twenty['mb']:.0f}) "
-            f"| {audit['s']:.1f}{note} ({audit['mb']:.0f}) | {floor:.1f} | {audit['s'] / floor:.0f}x |"
+            f"| {audit['s']:.1f}{note} ({audit['mb']:.0f}) | {floor:.1f} | {audit['s'] / floor:.0f}x "
+            f"| {float(ap_secs):.1f} ({ap_mb:.0f}) | {float(ap_secs) / floor:.1f}x "
+            f"| {p_recall} ({p_pairs}) | {s_recall} ({s_pairs}) | {int(crowded):,} |"
         )
         print(lines[-1], flush=True)
     return lines
@@ -235,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_load":
         print(load_only(Path(argv[1])))
+        return 0
+    if argv and argv[0] == "_approx":
+        print(approx_sample(Path(argv[1]), int(argv[2])))
         return 0
     if argv and argv[0] == "_audit_sample":
         print(audit_sample(Path(argv[1]), int(argv[2])))

@@ -94,3 +94,47 @@ def add_pictures(repo: Path, first_seed: int, count: int, folder: str = "new") -
         picture(first_seed + i, (320, 240)).save(repo / rel)
         out.append(rel)
     return out
+
+
+def families(count: int, seed: int = 2_000_000) -> np.ndarray:
+    """Real near-duplicate families to plant among the synthetic vectors, for recall.
+
+    `count` generated pictures, each with five edits (25% crop at an offset, resize +
+    JPEG, hue rotation, banner over the top 20%, centred square): count * 6 float16
+    descriptors made by the real pipeline (images.load's resizing, then describe).
+    """
+    import io
+
+    from PIL import Image, ImageDraw
+
+    from dupgate_hook.backends.base import l2_normalise
+    from dupgate_hook.backends.local_features import describe
+
+    def jpeg(im: Image.Image) -> Image.Image:
+        buf = io.BytesIO()
+        im.resize((im.width // 2, im.height // 2)).save(buf, "JPEG", quality=60)
+        return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+
+    def hue(im: Image.Image) -> Image.Image:
+        hsv = np.asarray(im.convert("HSV")).copy()
+        hsv[..., 0] += 42  # ~60 degrees, wrapping
+        return Image.fromarray(hsv, "HSV").convert("RGB")
+
+    def banner(im: Image.Image) -> Image.Image:
+        out = im.copy()
+        ImageDraw.Draw(out).rectangle((0, 0, im.width, im.height // 5), fill=(245, 245, 240))
+        return out
+
+    def edits(im: Image.Image) -> list[Image.Image]:
+        w, h = im.size
+        crop = im.crop((w // 10, h // 6, w // 10 + w * 3 // 4, h // 6 + h * 3 // 4))
+        square = im.crop(((w - h) // 2, 0, (w + h) // 2, h))
+        return [im, crop, jpeg(im), hue(im), banner(im), square]
+
+    out = []
+    for i in range(count):
+        for im in edits(picture(seed + i, (320, 240))):
+            scale = 256 / max(im.size)  # as images.load hands pictures to the local backend
+            size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+            out.append(describe(im.resize(size, Image.Resampling.BILINEAR, reducing_gap=None)))
+    return l2_normalise(np.stack(out)).astype(np.float16)

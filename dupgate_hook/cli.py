@@ -11,6 +11,7 @@ from dupgate_hook import __version__, commands, review
 from dupgate_hook.backends import BACKEND_NAMES
 from dupgate_hook.errors import DupgateError
 from dupgate_hook.images import is_image_path
+from dupgate_hook.neighbours import DEFAULT_NEIGHBOURS
 
 EXIT_CLEAN, EXIT_DUPLICATES, EXIT_ERROR, EXIT_STAGE = 0, 1, 2, 3
 
@@ -22,6 +23,16 @@ def _threshold(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 1000, not {text}")
     return value
 
 
@@ -51,6 +62,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json", "sarif"), default="text")
     scoring(p)
     html(p)
+    p.add_argument(
+        "--approximate",
+        action="store_true",
+        help="score only the pairs a nearest-neighbour index proposes (large repos; needs usearch)",
+    )
+    p.add_argument(
+        "--neighbours",
+        type=_count,
+        metavar="K",
+        help=f"with --approximate: neighbours asked per view (default {DEFAULT_NEIGHBOURS}; more finds more)",
+    )
     p = sub.add_parser("report", help="write an HTML page of every near-duplicate pair, side by side")
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the repository)")
     scoring(p)
@@ -91,14 +113,20 @@ def _files_after_double_dash(argv: list[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(_files_after_double_dash(list(sys.argv[1:] if argv is None else argv)))
+    parser = _parser()
+    args = parser.parse_args(_files_after_double_dash(list(sys.argv[1:] if argv is None else argv)))
+    if args.command == "audit" and args.neighbours is not None and not args.approximate:
+        parser.error("--neighbours only applies with --approximate")
     try:
         if args.command == "check":
             return commands.check(
                 args.files, args.backend, args.threshold, sarif_path=args.sarif, html_path=args.html
             )
         if args.command == "audit":
-            return commands.audit(args.paths, args.format, args.backend, args.threshold, args.html)
+            neighbours = (args.neighbours or DEFAULT_NEIGHBOURS) if args.approximate else None
+            return commands.audit(
+                args.paths, args.format, args.backend, args.threshold, args.html, neighbours
+            )
         if args.command == "report":
             return review.report_page(args.paths, args.html, args.backend, args.threshold)
         if args.command == "calibrate":

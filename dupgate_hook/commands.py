@@ -11,12 +11,13 @@ from dupgate_hook import report
 from dupgate_hook.allowlist import AllowList, load_allowlist, write_allow_file
 from dupgate_hook.backends import get_backend
 from dupgate_hook.backends.base import Backend, space_id
-from dupgate_hook.compare import find_pairs
+from dupgate_hook.compare import Pair, find_pairs
 from dupgate_hook.config import Config, load_config, with_overrides
 from dupgate_hook.embed import Embedded, embed_all
 from dupgate_hook.errors import DupgateError
 from dupgate_hook.images import is_image_path, read_bytes
 from dupgate_hook.manifest import MANIFEST_DIR, VECTORS_DIR, VectorTable
+from dupgate_hook.neighbours import approximate_pairs, index_class
 from dupgate_hook.paths import (
     ImageRef,
     Repo,
@@ -58,10 +59,14 @@ class Session:
             show_progress=progress,
         )
 
-    def outcome(self, probes: list[str], embedded: Embedded) -> report.Outcome:
-        pairs = find_pairs(
-            probes, embedded.keys, embedded.table, self.backend.similarity, self.threshold, self.allow
-        )
+    def outcome(
+        self, probes: list[str], embedded: Embedded, pairs: list[Pair] | None = None
+    ) -> report.Outcome:
+        """The report of `probes` against every image; `pairs` when they were found another way."""
+        if pairs is None:
+            pairs = find_pairs(
+                probes, embedded.keys, embedded.table, self.backend.similarity, self.threshold, self.allow
+            )
         return report.Outcome(
             self.backend.name,
             self.backend.model,
@@ -254,11 +259,37 @@ def write_html(session: Session, outcome: report.Outcome, path: str) -> str:
 
 
 def audit(
-    paths: list[str], fmt: str, backend: str | None, threshold: float | None, html_path: str | None = None
+    paths: list[str],
+    fmt: str,
+    backend: str | None,
+    threshold: float | None,
+    html_path: str | None = None,
+    neighbours: int | None = None,
 ) -> int:
+    """Every pair of the images; with `neighbours`, only the pairs an index proposes (approximate)."""
     session = open_session(backend, threshold)
+    if neighbours is not None:
+        index_class()  # a missing optional package is said before any embedding
     embedded = session.embed_for_audit(paths)
-    outcome = session.outcome(list(embedded.keys), embedded)
+    pairs = None
+    if neighbours is not None:
+        found = approximate_pairs(
+            embedded.keys, embedded.table, session.backend, session.threshold, session.allow, neighbours
+        )
+        n = len(set(embedded.keys.values()))
+        print(
+            f"dupgate: approximate audit: {found.candidates:,} of {n * (n - 1) // 2:,} pairs scored "
+            f"({neighbours} neighbours per view); pairs the index did not propose are not reported",
+            file=sys.stderr,
+        )
+        if found.crowded:
+            print(
+                f"dupgate: {found.crowded:,} images have {neighbours} or more near-duplicates: some of "
+                f"their pairs may be missing (rerun with --neighbours {2 * neighbours} to look further)",
+                file=sys.stderr,
+            )
+        pairs = found.pairs
+    outcome = session.outcome(list(embedded.keys), embedded, pairs)
     if fmt == "json":
         print(report.to_json(outcome))
     elif fmt == "sarif":

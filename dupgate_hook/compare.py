@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +29,46 @@ class Pair:
     acceptance: Acceptance | None = None
 
 
+class _Found:
+    """Pairs of paths collected once each (a, b sorted), with their acceptance looked up."""
+
+    def __init__(self, keys: dict[str, str], allow: AllowList) -> None:
+        self.keys, self.allow = keys, allow
+        self.pairs: dict[tuple[str, str], Pair] = {}
+
+    def add(self, p: str, q: str, score: float, exact: bool) -> None:
+        a, b = (p, q) if p < q else (q, p)
+        if (a, b) not in self.pairs:
+            self.pairs[(a, b)] = Pair(a, b, score, exact, self.allow.lookup(a, self.keys[a], b, self.keys[b]))
+
+    def best_first(self) -> list[Pair]:
+        return sorted(self.pairs.values(), key=lambda pr: (-pr.score, pr.a, pr.b))
+
+
+def _paths_by_key(keys: dict[str, str]) -> dict[str, list[str]]:
+    paths_by_key: dict[str, list[str]] = {}
+    for path in sorted(keys):
+        paths_by_key.setdefault(keys[path], []).append(path)
+    return paths_by_key
+
+
+def pairs_from_scores(
+    keys: dict[str, str], scored: Iterable[tuple[str, str, float]], allow: AllowList
+) -> list[Pair]:
+    """Pairs of paths from scored pairs of content keys, plus byte-identical files; best first."""
+    paths_by_key = _paths_by_key(keys)
+    found = _Found(keys, allow)
+    for key_a, key_b, score in scored:
+        for p in paths_by_key[key_a]:
+            for q in paths_by_key[key_b]:
+                found.add(p, q, min(1.0, score), False)
+    for paths in paths_by_key.values():
+        for n, p in enumerate(paths):
+            for q in paths[n + 1 :]:
+                found.add(p, q, 1.0, True)
+    return found.best_first()
+
+
 def find_pairs(
     probes: list[str],
     keys: dict[str, str],
@@ -45,9 +85,7 @@ def find_pairs(
     """
     floor = threshold if threshold > 0 else None
     cutoff = threshold if threshold > 0 else -np.inf
-    paths_by_key: dict[str, list[str]] = {}
-    for path in sorted(keys):
-        paths_by_key.setdefault(keys[path], []).append(path)
+    paths_by_key = _paths_by_key(keys)
     probe_paths: dict[str, list[str]] = {}
     for path in sorted(set(probes)):
         if path in keys:
@@ -55,12 +93,8 @@ def find_pairs(
     probe_keys = list(probe_paths)
     if not probe_keys:
         return []
-    found: dict[tuple[str, str], Pair] = {}
-
-    def add(p: str, q: str, score: float, exact: bool) -> None:
-        a, b = (p, q) if p < q else (q, p)
-        if (a, b) not in found:
-            found[(a, b)] = Pair(a, b, score, exact, allow.lookup(a, keys[a], b, keys[b]))
+    found = _Found(keys, allow)
+    add = found.add
 
     # Columns in the table's own order, so the stored matrix is used without a copy when
     # every vector counts (the usual case: 100,000 vectors are 122 MB as float16).
@@ -96,7 +130,7 @@ def find_pairs(
                 for q in paths_by_key[key]:
                     if q != p:
                         add(p, q, 1.0, True)
-    return sorted(found.values(), key=lambda pr: (-pr.score, pr.a, pr.b))
+    return found.best_first()
 
 
 def clusters(pairs: list[Pair]) -> list[list[str]]:

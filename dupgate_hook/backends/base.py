@@ -48,6 +48,11 @@ class Backend(Protocol):
     more alike and 1.0 means identical; it is what the threshold is compared with. With
     `floor`, only scores at or above it need be exact (lower ones may come back lower), so
     a backend can skip work on pairs that cannot be reported.
+
+    For approximate audits (`dupgate_hook.neighbours`): `views` gives "view" vectors for a
+    Euclidean nearest-neighbour index, entries (n, E, D) and queries (n, Q, D), such that a
+    near-duplicate pair has some query of one close to some entry of the other; and
+    `pair_scores` scores chosen pairs exactly as `similarity` would.
     """
 
     name: str
@@ -61,6 +66,12 @@ class Backend(Protocol):
 
     def similarity(self, a: np.ndarray, b: np.ndarray, floor: float | None = None) -> np.ndarray: ...
 
+    def views(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def pair_scores(
+        self, vectors: np.ndarray, first: np.ndarray, second: np.ndarray, floor: float | None = None
+    ) -> np.ndarray: ...
+
 
 def space_id(backend: Backend) -> str:
     """A file-name-safe id of the vector space: vectors of different spaces never meet."""
@@ -72,6 +83,23 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cosine similarity of row-normalised vectors, clipped to [-1, 1]."""
     scores = a.astype(np.float32, copy=False) @ b.astype(np.float32, copy=False).T
     clipped: np.ndarray = np.clip(scores, -1.0, 1.0)
+    return clipped
+
+
+def cosine_views(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For cosine backends a vector is its own only view (unit length: distance ranks as cosine)."""
+    view = vectors.astype(np.float32)[:, None, :]
+    return view, view
+
+
+def cosine_pair_scores(vectors: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Cosine of the pairs (vectors[first[p]], vectors[second[p]]), in chunks."""
+    out = np.empty(len(first), np.float32)
+    for s in range(0, len(first), 65536):
+        a = vectors[first[s : s + 65536]].astype(np.float32)
+        b = vectors[second[s : s + 65536]].astype(np.float32)
+        out[s : s + len(a)] = np.einsum("pd,pd->p", a, b)
+    clipped: np.ndarray = np.clip(out, -1.0, 1.0)
     return clipped
 
 

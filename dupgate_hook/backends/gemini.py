@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dupgate_hook.backends.base import BackendSettings, cosine, l2_normalise
+from dupgate_hook.backends.base import BackendSettings, cosine, cosine_pair_scores, cosine_views, l2_normalise
 from dupgate_hook.errors import DupgateError
 
 if TYPE_CHECKING:
@@ -92,6 +92,14 @@ class GeminiBackend:
 
     def similarity(self, a: np.ndarray, b: np.ndarray, floor: float | None = None) -> np.ndarray:
         return cosine(a, b)  # one matrix product: `floor` would save nothing
+
+    def views(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return cosine_views(vectors)
+
+    def pair_scores(
+        self, vectors: np.ndarray, first: np.ndarray, second: np.ndarray, floor: float | None = None
+    ) -> np.ndarray:
+        return cosine_pair_scores(vectors, first, second)
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         """One request of one content per image; rows come back L2-normalised float32."""

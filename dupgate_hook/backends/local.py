@@ -230,3 +230,17 @@ class LocalBackend:
             _raise_by_windows(_Windows.of(pb, explicit=n > _KERNEL_LIMIT), _Maps.of(pa), best.T, low)
         clipped: np.ndarray = np.clip(best, -1.0, 1.0)
         return clipped
+
+    def views(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Maps as index entries, maps and 5 windows as queries (see `local_pairs`)."""
+        from dupgate_hook.backends import local_pairs
+
+        return local_pairs.views(vectors)
+
+    def pair_scores(
+        self, vectors: np.ndarray, first: np.ndarray, second: np.ndarray, floor: float | None = None
+    ) -> np.ndarray:
+        """`similarity` of chosen pairs only, grouped by image (see `local_pairs`)."""
+        from dupgate_hook.backends import local_pairs
+
+        return local_pairs.pair_scores(vectors, first, second, floor)
