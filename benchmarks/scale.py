@@ -128,6 +128,7 @@ def approx_sample(repo: Path, rows: int) -> str:
     from dupgate_hook.allowlist import AllowList
 
     backend, table = _manifest(repo)
+    assert len(table), f"{repo}: no vectors of this backend's space (a repo built by an older model?)"
     planted = sd.families(200)
     planted_keys = [f"planted-{i}" for i in range(len(planted))]
     table.add(planted_keys, planted)

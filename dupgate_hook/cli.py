@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from dupgate_hook import __version__, commands, review
 from dupgate_hook.backends import BACKEND_NAMES
@@ -16,24 +16,24 @@ from dupgate_hook.neighbours import DEFAULT_NEIGHBOURS
 EXIT_CLEAN, EXIT_DUPLICATES, EXIT_ERROR, EXIT_STAGE = 0, 1, 2, 3
 
 
-def _threshold(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
-    return value
+def _in_range(kind: type[float] | type[int], low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a number of `kind` between low and high, or a one-line reason."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}, not {text}")
+        return value
+
+    return parse
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= 1000:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 1000, not {text}")
-    return value
+_threshold = _in_range(float, 0.0, 1.0)
+_count = _in_range(int, 1, 1000)
 
 
 def _parser() -> argparse.ArgumentParser:

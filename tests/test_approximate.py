@@ -13,7 +13,7 @@ from PIL import Image
 from test_local_backend import EDITS, _prepared, _scene
 
 from conftest import git, picture, run, save
-from dupgate_hook.backends.base import BackendSettings, cosine, cosine_pair_scores, cosine_views
+from dupgate_hook.backends.base import BackendSettings, CosineScores, cosine
 from dupgate_hook.backends.local import LocalBackend
 from dupgate_hook.neighbours import candidate_pairs
 
@@ -64,8 +64,9 @@ def test_cosine_backends_pair_scores_and_views() -> None:
     v = rng.normal(size=(30, 16)).astype(np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     first, second = rng.integers(0, 30, 50), rng.integers(0, 30, 50)
-    assert np.allclose(cosine_pair_scores(v, first, second), cosine(v, v)[first, second], atol=1e-6)
-    entries, queries = cosine_views(v.astype(np.float16))
+    scores = CosineScores()
+    assert np.allclose(scores.pair_scores(v, first, second), cosine(v, v)[first, second], atol=1e-6)
+    entries, queries = scores.views(v.astype(np.float16))
     assert entries.shape == queries.shape == (30, 1, 16)
 
 

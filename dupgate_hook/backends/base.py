@@ -86,21 +86,28 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return clipped
 
 
-def cosine_views(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For cosine backends a vector is its own only view (unit length: distance ranks as cosine)."""
-    view = vectors.astype(np.float32)[:, None, :]
-    return view, view
+class CosineScores:
+    """Scoring for backends whose score is the cosine of their vectors (gemini, onnx)."""
 
+    def similarity(self, a: np.ndarray, b: np.ndarray, floor: float | None = None) -> np.ndarray:
+        return cosine(a, b)  # one matrix product: `floor` would save nothing
 
-def cosine_pair_scores(vectors: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Cosine of the pairs (vectors[first[p]], vectors[second[p]]), in chunks."""
-    out = np.empty(len(first), np.float32)
-    for s in range(0, len(first), 65536):
-        a = vectors[first[s : s + 65536]].astype(np.float32)
-        b = vectors[second[s : s + 65536]].astype(np.float32)
-        out[s : s + len(a)] = np.einsum("pd,pd->p", a, b)
-    clipped: np.ndarray = np.clip(out, -1.0, 1.0)
-    return clipped
+    def views(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A vector is its own only view (unit length, so Euclidean distance ranks as cosine)."""
+        view = vectors.astype(np.float32)[:, None, :]
+        return view, view
+
+    def pair_scores(
+        self, vectors: np.ndarray, first: np.ndarray, second: np.ndarray, floor: float | None = None
+    ) -> np.ndarray:
+        """Cosine of the pairs (vectors[first[p]], vectors[second[p]]), in chunks."""
+        out = np.empty(len(first), np.float32)
+        for s in range(0, len(first), 65536):
+            a = vectors[first[s : s + 65536]].astype(np.float32)
+            b = vectors[second[s : s + 65536]].astype(np.float32)
+            out[s : s + len(a)] = np.einsum("pd,pd->p", a, b)
+        clipped: np.ndarray = np.clip(out, -1.0, 1.0)
+        return clipped
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dupgate_hook.backends.base import BackendSettings, cosine, cosine_pair_scores, cosine_views, l2_normalise
+from dupgate_hook.backends.base import BackendSettings, CosineScores, l2_normalise
 from dupgate_hook.errors import DupgateError
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ RETRY_STATUS_CODES = [408, 429, 500, 502, 503, 504]
 _KEY_HINT = "set GEMINI_API_KEY (or GOOGLE_API_KEY) to a Gemini API key"
 
 
-class GeminiBackend:
+class GeminiBackend(CosineScores):
     """Embeds images with gemini-embedding-2; see the module docstring for the why."""
 
     name = "gemini"
@@ -89,17 +89,6 @@ class GeminiBackend:
         self._client: Client | None = None
         self._key = ""
         self._key_variable = ""
-
-    def similarity(self, a: np.ndarray, b: np.ndarray, floor: float | None = None) -> np.ndarray:
-        return cosine(a, b)  # one matrix product: `floor` would save nothing
-
-    def views(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return cosine_views(vectors)
-
-    def pair_scores(
-        self, vectors: np.ndarray, first: np.ndarray, second: np.ndarray, floor: float | None = None
-    ) -> np.ndarray:
-        return cosine_pair_scores(vectors, first, second)
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         """One request of one content per image; rows come back L2-normalised float32."""

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dupgate_hook.backends import onnx_model
-from dupgate_hook.backends.base import BackendSettings, cosine, cosine_pair_scores, cosine_views, l2_normalise
+from dupgate_hook.backends.base import BackendSettings, CosineScores, l2_normalise
 from dupgate_hook.backends.onnx_model import FactsCache, ModelFacts, ModelFile, one_line, show_shape
 from dupgate_hook.errors import DupgateError
 
@@ -40,7 +40,7 @@ DEFAULT_SIDE = 224
 CROP_FRACTION = 0.875  # torchvision's Resize(256) + CenterCrop(224)
 
 
-class OnnxBackend:
+class OnnxBackend(CosineScores):
     """Embeds images with a local ONNX model; see the module docstring for the why."""
 
     name = "onnx"
@@ -76,17 +76,6 @@ class OnnxBackend:
     @property
     def model_sha256(self) -> str:
         return self.facts.sha256
-
-    def similarity(self, a: np.ndarray, b: np.ndarray, floor: float | None = None) -> np.ndarray:
-        return cosine(a, b)  # one matrix product: `floor` would save nothing
-
-    def views(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return cosine_views(vectors)
-
-    def pair_scores(
-        self, vectors: np.ndarray, first: np.ndarray, second: np.ndarray, floor: float | None = None
-    ) -> np.ndarray:
-        return cosine_pair_scores(vectors, first, second)
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         """One forward pass per batch; rows come back L2-normalised float32."""
