@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -137,6 +138,7 @@ def approx_sample(repo: Path, rows: int) -> str:
     start = time.perf_counter()
     found = neighbours.approximate_pairs(keys, table, backend, t, AllowList())
     seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the recall check
     got = {(p.a, p.b) for p in found.pairs}
     order = table.all_keys()
     every = table.matrix()
@@ -156,8 +158,8 @@ def approx_sample(repo: Path, rows: int) -> str:
     p_recall, p_pairs = recall(planted_rows)
     sample = np.random.default_rng(0).choice(len(order), min(rows, len(order)), replace=False)
     s_recall, s_pairs = recall(sample)
-    return (f"{seconds:.2f} {p_recall:.4f} {p_pairs} {s_recall:.4f} {s_pairs} {found.candidates} "
-            f"{found.crowded}")
+    return (f"{peak_mb:.0f} {seconds:.2f} {p_recall:.4f} {p_pairs} {s_recall:.4f} {s_pairs} "
+            f"{found.candidates} {found.crowded}")
 
 
 def _manifest(repo: Path) -> tuple[LocalBackend, VectorTable]:
@@ -215,15 +217,15 @@ def size_rows(vectors: np.ndarray, sizes: list[int], work: Path, args: argparse.
         floor = matmul_floor(vectors[:n], rows) * (1 if rows == n else n / (2 * rows))
         note = f" (est. from {audit['sampled']} rows)" if audit["sampled"] else ""
         approx_cmd = [sys.executable, __file__, "_approx", str(repo), str(args.sample_rows)]
-        _, ap_mb, code, out = timed(approx_cmd, repo)
+        _, _, code, out = timed(approx_cmd, repo)
         assert code == 0, out[-500:]
-        ap_secs, p_recall, p_pairs, s_recall, s_pairs, _, crowded = out.split()[-7:]
+        ap_mb, ap_secs, p_recall, p_pairs, s_recall, s_pairs, _, crowded = out.split()[-8:]
         lines.append(
             f"| {n:,} | {load_s:.2f} ({mb:.0f}) "
             f"| {one['first_s']:.2f} / {one['s']:.2f} ({one['mb']:.0f}) "
             f"| {twenty['first_s']:.2f} / {twenty['s']:.2f} ({twenty['mb']:.0f}) "
             f"| {audit['s']:.1f}{note} ({audit['mb']:.0f}) | {floor:.1f} | {audit['s'] / floor:.0f}x "
-            f"| {float(ap_secs):.1f} ({ap_mb:.0f}) | {float(ap_secs) / floor:.1f}x "
+            f"| {float(ap_secs):.1f} ({ap_mb}) | {float(ap_secs) / floor:.1f}x "
             f"| {p_recall} ({p_pairs}) | {s_recall} ({s_pairs}) | {int(crowded):,} |"
         )
         print(lines[-1], flush=True)
