@@ -74,6 +74,11 @@ class _Windows:
     units: np.ndarray | None  # (BANDS, n, N_WIN, CELLS + 1), or None: use kernels on `flat`
     flat: np.ndarray | None  # (n, GRID * GRID) maps minus their mean level
 
+    @property
+    def axis(self) -> int:
+        """The window axis of this side's cosine arrays (see `_cosines`)."""
+        return 1 if self.units is not None else 2
+
     @classmethod
     def of(cls, parts: lf.Parts, explicit: bool) -> _Windows:
         stats = lf.window_stats(parts)
@@ -86,7 +91,11 @@ class _Windows:
 
 def _cosines(win: _Windows, rows: slice, maps: _Maps, cols: slice,
              kernels: np.ndarray | None) -> list[np.ndarray]:
-    """Per band, cosines (c, N_WIN, M) of windows of images `rows` with map columns `cols`."""
+    """Per band, cosines of windows of images `rows` with map columns `cols`.
+
+    Explicit windows give (c, N_WIN, M); kernels give (c, M, N_WIN), windows last, so the best
+    window of each of the many rows is a reduction over a contiguous axis (`_Windows.axis`).
+    """
     out = []
     for b in range(lf.BANDS):
         y = maps.unit[b, cols]
@@ -96,9 +105,9 @@ def _cosines(win: _Windows, rows: slice, maps: _Maps, cols: slice,
         else:
             assert kernels is not None and win.flat is not None
             raw = lf.strip(win.flat[rows], b) @ kernels[b]
-            cos = raw.reshape(len(raw), lf.N_WIN, -1)
-            cos += np.sqrt(lf.EPS) * y[:, -1]  # flatness term, before scaling by the window norm
-            cos *= win.stats.inv_denom[rows, :, b, None]
+            cos = raw.reshape(len(raw), -1, lf.N_WIN)
+            cos += np.sqrt(lf.EPS) * y[:, -1, None]  # flatness term, before scaling by the window norm
+            cos *= win.stats.inv_denom[b, rows, None, :]
         out.append(cos)
     return out
 
@@ -109,7 +118,7 @@ def _bounds(cos: list[np.ndarray], win: _Windows, rows: slice, maps: _Maps,
     v_lo, v_hi, s_lo, s_hi = (r[:, rows, None] for r in win.ranges)
     tops = []
     for b, c in enumerate(cos):
-        top = c.max(axis=1)
+        top = c.max(axis=win.axis)
         np.maximum(top, 0.0, out=top)
         gap = lf.tone_gap(v_lo[b], v_hi[b], maps.value_bm[b, None, cols])
         gap += lf.tone_gap(s_lo[b], s_hi[b], maps.sat_bm[b, None, cols])
@@ -160,9 +169,9 @@ def _exact(cos: list[np.ndarray], win: _Windows, maps: _Maps, best: np.ndarray,
     cols = local_cols + j0 * _TARGETS
     per_band = []
     for b, x in enumerate(cos):
-        c = x[ii[:, None], :, local_cols]  # (P, T, K)
-        c *= lf.tone(win.stats.value[i, None, :, b] - maps.value_bm[b, cols, None],
-                     win.stats.sat[i, None, :, b] - maps.sat_bm[b, cols, None])
+        c = x[ii[:, None], :, local_cols] if win.axis == 1 else x[ii[:, None], local_cols]  # (P, T, K)
+        c *= lf.tone(win.stats.value[b, i, None, :] - maps.value_bm[b, cols, None],
+                     win.stats.sat[b, i, None, :] - maps.sat_bm[b, cols, None])
         per_band.append(c)
     scores = lf.aggregate(per_band).reshape(len(i), -1).max(axis=1)
     best[i, j] = np.maximum(best[i, j], scores)
