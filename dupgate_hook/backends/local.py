@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 _KERNEL_LIMIT = 8
 _THREADS = 2
 _CHUNK = 2_000_000  # bound on the elements of the cosine tensors alive at once
+_COLUMN_BLOCK = 2048
 _TARGETS = 2  # each window is compared with the other image's f12 map and centred square
 
 
@@ -128,7 +129,8 @@ def _bounds(cos: list[np.ndarray], win: _Windows, rows: slice, maps: _Maps,
     return lf.aggregate(tops)
 
 
-def _raise_by_windows(win: _Windows, maps: _Maps, best: np.ndarray, floor: float) -> None:
+def _raise_by_windows(win: _Windows, maps: _Maps, best: np.ndarray, floor: float,
+                      threads: int = _THREADS) -> None:
     """Raise best (n_win, n_maps) in place to any window score that beats it and reaches floor."""
     n, m = best.shape
     per_row = lf.BANDS * lf.N_WIN * _TARGETS
@@ -138,7 +140,7 @@ def _raise_by_windows(win: _Windows, maps: _Maps, best: np.ndarray, floor: float
     else:
         kernels = None
         col_step = max(1, min(m, _CHUNK // (per_row * 16)))
-    row_step = max(1, min(-(-n // _THREADS), _CHUNK // (per_row * col_step)))
+    row_step = max(1, min(-(-n // threads), _CHUNK // (per_row * col_step)))
 
     def run(block: tuple[int, int]) -> None:
         i0, j0 = block
@@ -152,11 +154,12 @@ def _raise_by_windows(win: _Windows, maps: _Maps, best: np.ndarray, floor: float
             _exact(cos, win, maps, best, (rows, j0), ii, jj)
 
     blocks = [(i0, j0) for j0 in range(0, m, col_step) for i0 in range(0, n, row_step)]
-    if len(blocks) == 1:
-        run(blocks[0])
+    if len(blocks) == 1 or threads == 1:
+        for block in blocks:
+            run(block)
         return
     # Blocks write disjoint parts of `best`; numpy and BLAS release the GIL.
-    with ThreadPoolExecutor(_THREADS) as pool:
+    with ThreadPoolExecutor(threads) as pool:
         list(pool.map(run, blocks))
 
 
@@ -227,15 +230,37 @@ class LocalBackend:
         n, m = len(a), len(b)
         if n == 0 or m == 0:
             return np.zeros((n, m), dtype=np.float32)
-        same = a is b
-        pa = lf.unpack(a)
-        pb = pa if same else lf.unpack(b)
-        best = _whole_map_scores(pa, pb)
-        low = -np.inf if floor is None else floor
-        _raise_by_windows(_Windows.of(pa, explicit=m > _KERNEL_LIMIT), _Maps.of(pb), best, low)
-        if same:  # windows of b against maps of a are the transpose of what was just done
-            np.maximum(best, best.T.copy(), out=best)
-        else:
-            _raise_by_windows(_Windows.of(pb, explicit=n > _KERNEL_LIMIT), _Maps.of(pa), best.T, low)
-        clipped: np.ndarray = np.clip(best, -1.0, 1.0)
-        return clipped
+        if a is b or n > _KERNEL_LIMIT or m <= _COLUMN_BLOCK:
+            return _scores(a, b, floor, _THREADS)
+        # The hook: few probes against many stored images. Most of the work is per stored
+        # image (unpacking, window statistics), so blocks of columns keep it in cache, and
+        # the two threads take a block each.
+        out = np.empty((n, m), np.float32)
+        count = -(-m // _COLUMN_BLOCK)
+        count += -count % _THREADS  # equal shares for the threads
+        step = -(-m // count)
+
+        def run(start: int) -> None:
+            out[:, start:start + step] = _scores(a, b[start:start + step], floor, 1)
+
+        with ThreadPoolExecutor(_THREADS) as pool:
+            list(pool.map(run, range(0, m, step)))
+        return out
+
+
+def _scores(a: np.ndarray, b: np.ndarray, floor: float | None, threads: int) -> np.ndarray:
+    """`LocalBackend.similarity` of one block, its own work spread over `threads`."""
+    n, m = len(a), len(b)
+    same = a is b
+    pa = lf.unpack(a)
+    pb = pa if same else lf.unpack(b)
+    best = _whole_map_scores(pa, pb)
+    low = -np.inf if floor is None else floor
+    _raise_by_windows(_Windows.of(pa, explicit=m > _KERNEL_LIMIT), _Maps.of(pb), best, low, threads)
+    if same:  # windows of b against maps of a are the transpose of what was just done
+        np.maximum(best, best.T.copy(), out=best)
+    else:
+        _raise_by_windows(_Windows.of(pb, explicit=n > _KERNEL_LIMIT), _Maps.of(pa), best.T, low,
+                          threads)
+    clipped: np.ndarray = np.clip(best, -1.0, 1.0)
+    return clipped

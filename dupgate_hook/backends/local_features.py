@@ -134,33 +134,44 @@ class WindowStats:
 
 
 def _band_unit(maps: np.ndarray, sat: np.ndarray) -> Bands:
-    """Split (…, g, g) maps into horizontal bands; centre and normalise each band."""
+    """Split contiguous (…, g, g) maps into horizontal bands; centre and normalise each band.
+
+    2-D products over all bands at once: reductions over a short last axis, and stacked
+    (3-D) products, are slow in numpy.
+    """
     shape = maps.shape
-    x = maps.reshape(*shape[:-2], BANDS, -1)
+    x = maps.reshape(-1, shape[-2] * shape[-1] // BANDS)
     d = x.shape[-1]
     ones = np.full(d, 1.0 / d, np.float32)
-    mean = x @ ones  # products: reductions over a short last axis are slow in numpy
-    unit = np.empty((*x.shape[:-1], d + 1), np.float32)
-    body = unit[..., :d]
-    np.subtract(x, mean[..., None], out=body)
+    mean = x @ ones
+    unit = np.empty((len(x), d + 1), np.float32)
+    body = unit[:, :d]
+    np.subtract(x, mean[:, None], out=body)
     eps = d * FLAT_RMS**2
-    inv = 1.0 / np.sqrt((body * body) @ (ones * d) + eps)
-    body *= inv[..., None]
-    unit[..., d] = np.sqrt(eps) * inv
-    return Bands(unit, mean.astype(np.float32), sat.astype(np.float32))
+    inv = np.square(body) @ (ones * d)
+    inv += eps
+    np.sqrt(inv, out=inv)
+    np.divide(1.0, inv, out=inv)
+    body *= inv[:, None]
+    unit[:, d] = np.sqrt(eps) * inv
+    lead = (*shape[:-2], BANDS)
+    return Bands(unit.reshape(*lead, d + 1), mean.reshape(lead), sat.astype(np.float32))
 
 
 def unpack(vectors: np.ndarray) -> Parts:
     """Stored (possibly float16, L2-normalised) vectors back into maps in 0..1 units."""
-    v = np.array(vectors, dtype=np.float32)  # a copy: scaled in place below
-    v /= np.where(np.abs(v[:, :1]) > 1e-6, v[:, :1], np.float32(1.0))
+    n = len(vectors)
+    marker = vectors[:, :1].astype(np.float32)
+    scale = np.where(np.abs(marker) > 1e-6, marker, np.float32(1.0))
     fields: dict[str, np.ndarray] = {}
     start = 0
-    for name, size in _LAYOUT:
-        fields[name] = v[:, start:start + size]
+    for name, size in _LAYOUT:  # each field widened into a contiguous array of its own
+        field = np.empty((n, size), np.float32)
+        field[...] = vectors[:, start:start + size]
+        field /= scale
+        fields[name] = field
         start += size
-    n = len(v)
-    f16 = np.ascontiguousarray(fields["f16"]).reshape(n, GRID, GRID)
+    f16 = fields["f16"].reshape(n, GRID, GRID)
     s8 = fields["s8"].reshape(n, SGRID, SGRID)
     s_rows = s8.reshape(n, BANDS, -1).mean(axis=-1)  # full-frame bands of saturation
     return Parts(
