@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from dupgate_hook import __version__, commands, review
+from dupgate_hook import __version__, commands
 from dupgate_hook.backends import BACKEND_NAMES
 from dupgate_hook.errors import DupgateError
 from dupgate_hook.images import is_image_path
@@ -100,8 +100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "audit":
             return commands.audit(args.paths, args.format, args.backend, args.threshold, args.html)
         if args.command == "report":
+            from dupgate_hook import review  # pages: not paid for by the hook
+
             return review.report_page(args.paths, args.html, args.backend, args.threshold)
         if args.command == "calibrate":
+            from dupgate_hook import review
+
             return review.calibrate_command(args.paths, args.html, args.backend, args.threshold)
         if args.command in ("init", "update"):
             return commands.init(baseline=args.command == "init" and not args.no_baseline)
