@@ -167,7 +167,8 @@ class PackStore:
         if vectors.dtype == np.float16:
             # Kept as float16 (half the memory; widened per block where scored). Checked by
             # its bits: an all-ones exponent is inf or NaN, and numpy's float16 isfinite is slow.
-            finite = not ((vectors.view(np.uint16) & 0x7C00) == 0x7C00).any()
+            # The largest masked exponent, not `== ... .any()`: one temporary array, not two.
+            finite = len(vectors) == 0 or int((vectors.view(np.uint16) & 0x7C00).max()) != 0x7C00
         else:
             vectors = vectors.astype(np.float32)  # checked after: wider floats may overflow
             finite = bool(np.isfinite(vectors).all())
