@@ -19,6 +19,11 @@ where it can matter: a window framing's score is at most the mean of the best th
 of max(0, best cosine over the windows) * (best tone any window could have), and wherever
 that bound does not beat the pair's score so far, the framing cannot change the result.
 Scores equal those of scoring every framing in full, up to float32 rounding.
+
+In the hook (a few new images against every stored one) the cost is per stored image:
+unpacking its maps, its band and window statistics. Stored images are therefore scored in
+column blocks of ~2,000, one block per thread, so that work stays in cache; a block's scores
+are exactly those of one call over all columns (tests/test_local_backend.py).
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ if TYPE_CHECKING:
 _KERNEL_LIMIT = 8
 _THREADS = 2
 _CHUNK = 2_000_000  # bound on the elements of the cosine tensors alive at once
-_COLUMN_BLOCK = 2048
+_COLUMN_BLOCK = 2048  # stored images per block when few probes meet many (the hook)
 _TARGETS = 2  # each window is compared with the other image's f12 map and centred square
 
 
