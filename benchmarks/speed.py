@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Throughput of dupgate's `local` backend against imagehash pHash and the decode floor.
 
-Usage: python benchmarks/speed.py DIR [--repeat N] [--hook-images 10000] [--no-similarity]
+Usage: python benchmarks/speed.py DIR [--repeat N] [--hook-images 10000] [--hook-runs 5]
+       [--no-hook] [--no-similarity]
 
 DIR is a dataset folder (with images/) or any folder of images. In one run, on the same
 files, with 2 threads each: (a) decode-only floor: Pillow opening and fully loading every
@@ -12,7 +13,9 @@ float16 vectors of the images, cycled to the count needed; `--floor` also times 
 threshold-only mode) and for pHash (Hamming distance of the 64-bit hashes, as in
 quality.py). Then, if the dupgate CLI and pre-commit are installed, the wall time of
 `pre-commit run dupgate --files one.png` in a scratch repo whose manifest holds
---hook-images images, against `pre-commit run check-added-large-files --files one.png`.
+--hook-images images, against `pre-commit run check-added-large-files --files one.png` and
+against an import floor: a hook that only starts dupgate's interpreter and imports numpy and
+Pillow (what any numpy + Pillow hook pays before doing anything).
 """
 
 from __future__ import annotations
@@ -147,16 +150,30 @@ def similarity_timing(paths: list[str], repeat: int) -> list[str]:
     return lines
 
 
-def hook_timing(paths: list[str], n_images: int) -> str:
+def _interpreter(script: str) -> str:
+    """The Python a console script runs with (its shebang), else this one."""
+    try:
+        with open(script, "rb") as f:
+            first = f.readline().decode("utf-8", "replace").strip()
+    except OSError:
+        return sys.executable
+    return first[2:].strip() if first.startswith("#!") and "python" in first else sys.executable
+
+
+def hook_timing(paths: list[str], n_images: int, runs: int = 5) -> str:
     """pre-commit wall times for a one-image commit, or the reason they were skipped.
 
     The repo holds `n_images` distinct small pictures (generated: copies of the public set
     would share content keys), all in the manifest; one new distinct picture is staged.
-    Both hooks run as `language: system` entries so only their own work is compared
-    (`check-added-large-files` comes from the pre-commit-hooks package).
+    The hooks run as `language: system` entries so only their own work is compared
+    (`check-added-large-files` comes from the pre-commit-hooks package). The import floor
+    runs dupgate's interpreter with the same BLAS thread default dupgate sets on start-up.
     """
-    if not all(shutil.which(t) for t in ("pre-commit", "dupgate", "check-added-large-files")):
+    dupgate = shutil.which("dupgate")
+    if not dupgate or not all(shutil.which(t) for t in ("pre-commit", "check-added-large-files")):
         return "skipped: needs pre-commit, pre-commit-hooks and the dupgate CLI on PATH"
+    import json
+    import shlex
     import tempfile
 
     import numpy as np
@@ -172,6 +189,8 @@ def hook_timing(paths: list[str], n_images: int) -> str:
     def run(*cmd: str) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(cmd, cwd=work, capture_output=True)
 
+    floor_code = "import os; os.environ.setdefault('OPENBLAS_NUM_THREADS', '1'); import numpy, PIL.Image"
+    floor_entry = f"{shlex.quote(_interpreter(dupgate))} -c {shlex.quote(floor_code)}"
     try:
         run("git", "init", "-q")
         (work / "img").mkdir()
@@ -182,6 +201,8 @@ def hook_timing(paths: list[str], n_images: int) -> str:
             "  - {id: dupgate, name: dupgate, entry: dupgate check, language: system, types: [image],"
             " require_serial: true}\n"
             "  - {id: check-added-large-files, name: large, entry: check-added-large-files,"
+            " language: system}\n"
+            f"  - {{id: import-floor, name: import-floor, entry: {json.dumps(floor_entry)},"
             " language: system}\n"
         )
         run("git", "add", "-A")
@@ -198,19 +219,22 @@ def hook_timing(paths: list[str], n_images: int) -> str:
         code = run("pre-commit", "run", "dupgate", "--files", "one.png").returncode
         new_image = time.perf_counter() - first
         run("git", "add", "-A")
-        times: dict[str, list[float]] = {"dupgate": [], "check-added-large-files": []}
-        for _ in range(5):
+        times: dict[str, list[float]] = {"dupgate": [], "check-added-large-files": [], "import-floor": []}
+        for _ in range(runs):  # interleaved, so load from other jobs hits all three alike
             for hook in times:
                 start = time.perf_counter()
-                run("pre-commit", "run", hook, "--files", "one.png")
+                done = run("pre-commit", "run", hook, "--files", "one.png")
                 times[hook].append(time.perf_counter() - start)
+                if done.returncode != 0:
+                    return f"skipped: hook {hook} failed: {done.stdout.decode()[-300:]}"
         med = {hook: statistics.median(t) for hook, t in times.items()}
-        ratio = med["dupgate"] / med["check-added-large-files"]
+        large = med["check-added-large-files"]
         return (
             f"manifest of {n_images} images (init {init_seconds:.1f}s); one new image: "
             f"{new_image:.2f}s (exit {code}: embeds it, writes the pending pack); after `git add`: "
-            f"dupgate {med['dupgate']:.2f}s vs check-added-large-files "
-            f"{med['check-added-large-files']:.2f}s, ratio {ratio:.2f} (medians of 5)"
+            f"dupgate {med['dupgate']:.2f}s, check-added-large-files {large:.2f}s, import floor "
+            f"{med['import-floor']:.2f}s; ratio dupgate/large {med['dupgate'] / large:.2f} (target 2), "
+            f"floor/large {med['import-floor'] / large:.2f} (medians of {runs})"
         )
     except OSError as exc:
         return f"skipped: {exc}"
@@ -224,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--hook-images", type=int, default=10_000)
     ap.add_argument("--no-hook", action="store_true")
+    ap.add_argument("--hook-runs", type=int, default=5, help="runs of each hook (medians)")
     ap.add_argument("--no-similarity", action="store_true", help="skip the similarity timings")
     args = ap.parse_args(argv)
     paths = image_files(args.folder)
@@ -246,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         print("similarity timing (median seconds):")
         for line in similarity_timing(paths, max(3, args.repeat)):
             print("  " + line)
-    print("hook: " + ("skipped: --no-hook" if args.no_hook else hook_timing(paths, args.hook_images)))
+    hook = "skipped: --no-hook" if args.no_hook else hook_timing(paths, args.hook_images, args.hook_runs)
+    print("hook: " + hook)
     return 0
 
 

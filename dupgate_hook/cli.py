@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from dupgate_hook import __version__, commands, review
+from dupgate_hook import __version__, commands
 from dupgate_hook.backends import BACKEND_NAMES
 from dupgate_hook.errors import DupgateError
 from dupgate_hook.images import is_image_path
@@ -112,6 +112,27 @@ def _files_after_double_dash(argv: list[str]) -> list[str]:
     return ["check", *options, "--", *files]
 
 
+def _keep_freed_memory() -> None:
+    """glibc only: serve arrays up to 32 MB from the heap and keep freed memory for reuse.
+
+    The hook is a short process that scores blocks of stored images, allocating and freeing
+    the same MB-sized numpy temporaries per block. By default glibc maps each of them afresh
+    and the kernel zeroes every page again: ~10% of a one-image check at 10,000 images
+    (benchmarks/README.md). Elsewhere (or if the call is missing) nothing changes.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes  # numpy has imported it already
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 32 << 20)  # glibc's largest allowed value
+    mallopt(m_trim_threshold, 512 << 20)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(_files_after_double_dash(list(sys.argv[1:] if argv is None else argv)))
@@ -119,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--neighbours only applies with --approximate")
     try:
         if args.command == "check":
+            if argv is None:  # the hook's own process, not a caller's
+                _keep_freed_memory()
             return commands.check(
                 args.files, args.backend, args.threshold, sarif_path=args.sarif, html_path=args.html
             )
@@ -128,8 +151,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.paths, args.format, args.backend, args.threshold, args.html, neighbours
             )
         if args.command == "report":
+            from dupgate_hook import review  # pages: not paid for by the hook
+
             return review.report_page(args.paths, args.html, args.backend, args.threshold)
         if args.command == "calibrate":
+            from dupgate_hook import review
+
             return review.calibrate_command(args.paths, args.html, args.backend, args.threshold)
         if args.command in ("init", "update"):
             return commands.init(baseline=args.command == "init" and not args.no_baseline)

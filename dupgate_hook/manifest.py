@@ -10,11 +10,9 @@ rename; the JSON last, so a pack without its JSON is ignored). Keys are git blob
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
@@ -169,7 +167,8 @@ class PackStore:
         if vectors.dtype == np.float16:
             # Kept as float16 (half the memory; widened per block where scored). Checked by
             # its bits: an all-ones exponent is inf or NaN, and numpy's float16 isfinite is slow.
-            finite = not ((vectors.view(np.uint16) & 0x7C00) == 0x7C00).any()
+            # The largest masked exponent, not `== ... .any()`: one temporary array, not two.
+            finite = len(vectors) == 0 or int((vectors.view(np.uint16) & 0x7C00).max()) != 0x7C00
         else:
             vectors = vectors.astype(np.float32)  # checked after: wider floats may overflow
             finite = bool(np.isfinite(vectors).all())
@@ -209,6 +208,8 @@ class PackStore:
         order = sorted(range(len(keys)), key=keys.__getitem__)
         keys = [keys[i] for i in order]
         data = np.asarray(vectors, dtype=np.float16)[order]
+        import hashlib  # here, like tempfile below: most hook calls write nothing
+
         pack_id = hashlib.sha256(("\n".join([self.space, *keys])).encode()).hexdigest()[:16]
         json_path, npz_path = self.pack_files(pack_id)
         meta = {"schema": SCHEMA, "space": self.space, "dimensions": self.dimensions, "keys": keys}
@@ -270,6 +271,8 @@ def read_json(path: str, label: str, what: str) -> object:
 
 
 def atomic_write(path: str, write: Callable[[BinaryIO], object], label: str) -> None:
+    import tempfile
+
     folder = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     try:

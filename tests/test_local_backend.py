@@ -170,3 +170,72 @@ def test_floor_keeps_scores_at_or_above_it_exact(backend: LocalBackend) -> None:
         keep = exact >= floor
         assert np.abs(gated[keep] - exact[keep]).max() < 1e-5
         assert (gated <= exact + 1e-5).all()
+
+
+def _edge_vectors(backend: LocalBackend) -> np.ndarray:
+    """Pictures where rounding matters: flat, black, white, faint and one-band textures."""
+    rng = np.random.default_rng(11)
+    pictures = [Image.new("RGB", (64, 48), (v, v, v)) for v in (0, 1, 128, 255)]
+    for amp in (0.5, 2.0, 8.0):
+        base = rng.normal(128, amp, (96, 128, 1)).repeat(3, axis=2)
+        pictures += [Image.fromarray(np.clip(base * k + off, 0, 255).astype(np.uint8))
+                     for k, off in ((1.0, 0.0), (0.05, 0.0), (1.0, 120.0))]
+    half = np.full((80, 80, 3), 40, np.uint8)
+    half[50:] = 220
+    pictures += [Image.fromarray(half), _scene(13), EDITS["crop-75-offset"](_scene(13))]
+    return _vectors(backend, pictures)
+
+
+def test_window_stats_match_explicit_windows() -> None:
+    """Box sums (band-major) equal each window band's tone and norm computed by slicing."""
+    from dupgate_hook.backends import local_features as lf
+
+    vec = _edge_vectors(LocalBackend(BackendSettings()))
+    parts = lf.unpack(vec)
+    stats = lf.window_stats(parts)
+    maps = parts.f16.astype(np.float64)
+    for k in range(lf.N_WIN):
+        oy, ox = divmod(k, lf.OFFSETS)
+        for b in range(lf.BANDS):
+            cells = maps[:, oy + lf.ROWS * b : oy + lf.ROWS * (b + 1), ox : ox + lf.WIN].reshape(len(vec), -1)
+            centred = cells - cells.mean(axis=1, keepdims=True)
+            inv = 1.0 / np.sqrt((centred**2).sum(axis=1) + lf.EPS)
+            np.testing.assert_allclose(stats.value[b, :, k], cells.mean(axis=1), rtol=0, atol=1e-6)
+            np.testing.assert_allclose(stats.inv_denom[b, :, k], inv, rtol=1e-5)
+    lo_v, hi_v, lo_s, hi_s = stats.ranges()
+    assert np.array_equal(lo_v, stats.value.min(axis=2)) and np.array_equal(hi_v, stats.value.max(axis=2))
+    assert np.array_equal(lo_s, stats.sat.min(axis=2)) and np.array_equal(hi_s, stats.sat.max(axis=2))
+
+
+def test_kernel_cosines_equal_explicit_windows() -> None:
+    """The hook's kernel path (windows last) and the audit's explicit windows agree."""
+    from dupgate_hook.backends import local as local_mod
+
+    vec = _edge_vectors(LocalBackend(BackendSettings()))
+    parts = local_mod.lf.unpack(vec)
+    probes = local_mod.lf.unpack(vec[-3:])
+    maps = local_mod._Maps.of(probes)
+    every, cols = slice(0, len(vec)), slice(0, 3 * local_mod._TARGETS)
+    explicit = local_mod._Windows.of(parts, explicit=True)
+    kernel = local_mod._Windows.of(parts, explicit=False)
+    kernels = local_mod.lf.window_kernels(maps.unit.transpose(1, 0, 2))
+    by_units = local_mod._cosines(explicit, every, maps, cols, None)
+    by_kernels = local_mod._cosines(kernel, every, maps, cols, kernels)
+    for x, y in zip(by_units, by_kernels, strict=True):  # float32 rounding of near-flat bands: ~4e-5
+        np.testing.assert_allclose(x, y.transpose(0, 2, 1), rtol=0, atol=1e-4)
+
+
+def test_column_blocks_do_not_change_scores(backend: LocalBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Few probes against many stored images are scored in column blocks: same scores."""
+    from dupgate_hook.backends import local as local_mod
+
+    images = [_scene(s) for s in range(100, 124)]
+    images += [EDITS[e](images[i]) for i, e in enumerate(sorted(EDITS))]
+    vec = np.concatenate([_vectors(backend, images), _edge_vectors(backend)])
+    whole = {floor: backend.similarity(vec[:3], vec, floor) for floor in (None, 0.76)}
+    monkeypatch.setattr(local_mod, "_COLUMN_BLOCK", 7)
+    for floor, expected in whole.items():
+        blocked = backend.similarity(vec[:3], vec, floor)
+        keep = expected >= (floor or -1.0)
+        assert np.abs(blocked[keep] - expected[keep]).max() <= 1e-6
+        assert np.array_equal(blocked >= 0.76, expected >= 0.76)

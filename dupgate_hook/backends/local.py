@@ -19,6 +19,11 @@ where it can matter: a window framing's score is at most the mean of the best th
 of max(0, best cosine over the windows) * (best tone any window could have), and wherever
 that bound does not beat the pair's score so far, the framing cannot change the result.
 Scores equal those of scoring every framing in full, up to float32 rounding.
+
+In the hook (a few new images against every stored one) the cost is per stored image:
+unpacking its maps, its band and window statistics. Stored images are therefore scored in
+column blocks of ~2,000, one block per thread, so that work stays in cache; a block's scores
+are exactly those of one call over all columns (tests/test_local_backend.py).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ if TYPE_CHECKING:
 _KERNEL_LIMIT = 8
 _THREADS = 2
 _CHUNK = 2_000_000  # bound on the elements of the cosine tensors alive at once
+_COLUMN_BLOCK = 2048  # stored images per block when few probes meet many (the hook)
 _TARGETS = 2  # each window is compared with the other image's f12 map and centred square
 
 
@@ -74,6 +80,11 @@ class _Windows:
     units: np.ndarray | None  # (BANDS, n, N_WIN, CELLS + 1), or None: use kernels on `flat`
     flat: np.ndarray | None  # (n, GRID * GRID) maps minus their mean level
 
+    @property
+    def axis(self) -> int:
+        """The window axis of this side's cosine arrays (see `_cosines`)."""
+        return 1 if self.units is not None else 2
+
     @classmethod
     def of(cls, parts: lf.Parts, explicit: bool) -> _Windows:
         stats = lf.window_stats(parts)
@@ -86,7 +97,11 @@ class _Windows:
 
 def _cosines(win: _Windows, rows: slice, maps: _Maps, cols: slice,
              kernels: np.ndarray | None) -> list[np.ndarray]:
-    """Per band, cosines (c, N_WIN, M) of windows of images `rows` with map columns `cols`."""
+    """Per band, cosines of windows of images `rows` with map columns `cols`.
+
+    Explicit windows give (c, N_WIN, M); kernels give (c, M, N_WIN), windows last, so the best
+    window of each of the many rows is a reduction over a contiguous axis (`_Windows.axis`).
+    """
     out = []
     for b in range(lf.BANDS):
         y = maps.unit[b, cols]
@@ -96,9 +111,9 @@ def _cosines(win: _Windows, rows: slice, maps: _Maps, cols: slice,
         else:
             assert kernels is not None and win.flat is not None
             raw = lf.strip(win.flat[rows], b) @ kernels[b]
-            cos = raw.reshape(len(raw), lf.N_WIN, -1)
-            cos += np.sqrt(lf.EPS) * y[:, -1]  # flatness term, before scaling by the window norm
-            cos *= win.stats.inv_denom[rows, :, b, None]
+            cos = raw.reshape(len(raw), -1, lf.N_WIN)
+            cos += np.sqrt(lf.EPS) * y[:, -1, None]  # flatness term, before scaling by the window norm
+            cos *= win.stats.inv_denom[b, rows, None, :]
         out.append(cos)
     return out
 
@@ -109,7 +124,7 @@ def _bounds(cos: list[np.ndarray], win: _Windows, rows: slice, maps: _Maps,
     v_lo, v_hi, s_lo, s_hi = (r[:, rows, None] for r in win.ranges)
     tops = []
     for b, c in enumerate(cos):
-        top = c.max(axis=1)
+        top = c.max(axis=win.axis)
         np.maximum(top, 0.0, out=top)
         gap = lf.tone_gap(v_lo[b], v_hi[b], maps.value_bm[b, None, cols])
         gap += lf.tone_gap(s_lo[b], s_hi[b], maps.sat_bm[b, None, cols])
@@ -119,7 +134,8 @@ def _bounds(cos: list[np.ndarray], win: _Windows, rows: slice, maps: _Maps,
     return lf.aggregate(tops)
 
 
-def _raise_by_windows(win: _Windows, maps: _Maps, best: np.ndarray, floor: float) -> None:
+def _raise_by_windows(win: _Windows, maps: _Maps, best: np.ndarray, floor: float,
+                      threads: int = _THREADS) -> None:
     """Raise best (n_win, n_maps) in place to any window score that beats it and reaches floor."""
     n, m = best.shape
     per_row = lf.BANDS * lf.N_WIN * _TARGETS
@@ -129,7 +145,7 @@ def _raise_by_windows(win: _Windows, maps: _Maps, best: np.ndarray, floor: float
     else:
         kernels = None
         col_step = max(1, min(m, _CHUNK // (per_row * 16)))
-    row_step = max(1, min(-(-n // _THREADS), _CHUNK // (per_row * col_step)))
+    row_step = max(1, min(-(-n // threads), _CHUNK // (per_row * col_step)))
 
     def run(block: tuple[int, int]) -> None:
         i0, j0 = block
@@ -143,11 +159,12 @@ def _raise_by_windows(win: _Windows, maps: _Maps, best: np.ndarray, floor: float
             _exact(cos, win, maps, best, (rows, j0), ii, jj)
 
     blocks = [(i0, j0) for j0 in range(0, m, col_step) for i0 in range(0, n, row_step)]
-    if len(blocks) == 1:
-        run(blocks[0])
+    if len(blocks) == 1 or threads == 1:
+        for block in blocks:
+            run(block)
         return
     # Blocks write disjoint parts of `best`; numpy and BLAS release the GIL.
-    with ThreadPoolExecutor(_THREADS) as pool:
+    with ThreadPoolExecutor(threads) as pool:
         list(pool.map(run, blocks))
 
 
@@ -160,9 +177,9 @@ def _exact(cos: list[np.ndarray], win: _Windows, maps: _Maps, best: np.ndarray,
     cols = local_cols + j0 * _TARGETS
     per_band = []
     for b, x in enumerate(cos):
-        c = x[ii[:, None], :, local_cols]  # (P, T, K)
-        c *= lf.tone(win.stats.value[i, None, :, b] - maps.value_bm[b, cols, None],
-                     win.stats.sat[i, None, :, b] - maps.sat_bm[b, cols, None])
+        c = x[ii[:, None], :, local_cols] if win.axis == 1 else x[ii[:, None], local_cols]  # (P, T, K)
+        c *= lf.tone(win.stats.value[b, i, None, :] - maps.value_bm[b, cols, None],
+                     win.stats.sat[b, i, None, :] - maps.sat_bm[b, cols, None])
         per_band.append(c)
     scores = lf.aggregate(per_band).reshape(len(i), -1).max(axis=1)
     best[i, j] = np.maximum(best[i, j], scores)
@@ -218,18 +235,23 @@ class LocalBackend:
         n, m = len(a), len(b)
         if n == 0 or m == 0:
             return np.zeros((n, m), dtype=np.float32)
-        same = a is b
-        pa = lf.unpack(a)
-        pb = pa if same else lf.unpack(b)
-        best = _whole_map_scores(pa, pb)
-        low = -np.inf if floor is None else floor
-        _raise_by_windows(_Windows.of(pa, explicit=m > _KERNEL_LIMIT), _Maps.of(pb), best, low)
-        if same:  # windows of b against maps of a are the transpose of what was just done
-            np.maximum(best, best.T.copy(), out=best)
-        else:
-            _raise_by_windows(_Windows.of(pb, explicit=n > _KERNEL_LIMIT), _Maps.of(pa), best.T, low)
-        clipped: np.ndarray = np.clip(best, -1.0, 1.0)
-        return clipped
+        if a is b or n > _KERNEL_LIMIT or m <= _COLUMN_BLOCK:
+            return _scores(a, b, floor, _THREADS)
+        # The hook: few probes against many stored images. Most of the work is per stored
+        # image (unpacking, window statistics), so blocks of columns keep it in cache, and
+        # the two threads take a block each.
+        out = np.empty((n, m), np.float32)
+        count = -(-m // _COLUMN_BLOCK)
+        count += -count % _THREADS  # equal shares for the threads
+        step = -(-m // count)
+
+        def run(start: int) -> None:
+            out[:, start:start + step] = _scores(a, b[start:start + step], floor, 1)
+
+        with ThreadPoolExecutor(_THREADS) as pool:
+            list(pool.map(run, range(0, m, step)))
+        return out
+
 
     def views(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Maps as index entries, maps and 5 windows as queries (see `local_pairs`)."""
@@ -244,3 +266,21 @@ class LocalBackend:
         from dupgate_hook.backends import local_pairs
 
         return local_pairs.pair_scores(vectors, first, second, floor)
+
+
+def _scores(a: np.ndarray, b: np.ndarray, floor: float | None, threads: int) -> np.ndarray:
+    """`LocalBackend.similarity` of one block, its own work spread over `threads`."""
+    n, m = len(a), len(b)
+    same = a is b
+    pa = lf.unpack(a)
+    pb = pa if same else lf.unpack(b)
+    best = _whole_map_scores(pa, pb)
+    low = -np.inf if floor is None else floor
+    _raise_by_windows(_Windows.of(pa, explicit=m > _KERNEL_LIMIT), _Maps.of(pb), best, low, threads)
+    if same:  # windows of b against maps of a are the transpose of what was just done
+        np.maximum(best, best.T.copy(), out=best)
+    else:
+        _raise_by_windows(_Windows.of(pb, explicit=n > _KERNEL_LIMIT), _Maps.of(pa), best.T, low,
+                          threads)
+    clipped: np.ndarray = np.clip(best, -1.0, 1.0)
+    return clipped

@@ -112,7 +112,7 @@ class Parts:
 
 @dataclass(frozen=True)
 class WindowStats:
-    """Band tone and norm of the 25 windows of each image, all (n, N_WIN, BANDS) float32.
+    """Band tone and norm of the 25 windows of each image, band-major: (BANDS, n, N_WIN) float32.
 
     `inv_denom` is 1 / sqrt(|centred band|^2 + EPS): a window band's unit vector is
     (band - value) * inv_denom with flatness coordinate sqrt(EPS) * inv_denom.
@@ -124,46 +124,54 @@ class WindowStats:
 
     def ranges(self) -> tuple[np.ndarray, ...]:
         """Band-major (BANDS, n) lowest and highest window value, then sat, of each image."""
-        # One elementwise min/max per window: numpy's reduction over the middle axis of
-        # (n, 25, 4) runs an inner loop of 4 elements and costs ~10x more.
         out = []
         for x in (self.value, self.sat):
-            lo, hi = x[:, 0].copy(), x[:, 0].copy()
-            for k in range(1, x.shape[1]):
-                np.minimum(lo, x[:, k], out=lo)
-                np.maximum(hi, x[:, k], out=hi)
-            out += [lo.T, hi.T]
+            # Windows first: the reductions are then elementwise over whole rows of n values
+            # (a reduction over a last axis of 25 costs ~10x more per element).
+            by_window = np.ascontiguousarray(x.transpose(0, 2, 1))
+            out += [by_window.min(axis=1), by_window.max(axis=1)]
         return tuple(out)
 
 
 def _band_unit(maps: np.ndarray, sat: np.ndarray) -> Bands:
-    """Split (…, g, g) maps into horizontal bands; centre and normalise each band."""
+    """Split contiguous (…, g, g) maps into horizontal bands; centre and normalise each band.
+
+    2-D products over all bands at once: reductions over a short last axis, and stacked
+    (3-D) products, are slow in numpy.
+    """
     shape = maps.shape
-    x = maps.reshape(*shape[:-2], BANDS, -1)
+    x = maps.reshape(-1, shape[-2] * shape[-1] // BANDS)
     d = x.shape[-1]
     ones = np.full(d, 1.0 / d, np.float32)
-    mean = x @ ones  # products: reductions over a short last axis are slow in numpy
-    unit = np.empty((*x.shape[:-1], d + 1), np.float32)
-    body = unit[..., :d]
-    np.subtract(x, mean[..., None], out=body)
+    mean = x @ ones
+    unit = np.empty((len(x), d + 1), np.float32)
+    body = unit[:, :d]
+    np.subtract(x, mean[:, None], out=body)
     eps = d * FLAT_RMS**2
-    inv = 1.0 / np.sqrt((body * body) @ (ones * d) + eps)
-    body *= inv[..., None]
-    unit[..., d] = np.sqrt(eps) * inv
-    return Bands(unit, mean.astype(np.float32), sat.astype(np.float32))
+    inv = np.square(body) @ (ones * d)
+    inv += eps
+    np.sqrt(inv, out=inv)
+    np.divide(1.0, inv, out=inv)
+    body *= inv[:, None]
+    unit[:, d] = np.sqrt(eps) * inv
+    lead = (*shape[:-2], BANDS)
+    return Bands(unit.reshape(*lead, d + 1), mean.reshape(lead), sat.astype(np.float32))
 
 
 def unpack(vectors: np.ndarray) -> Parts:
     """Stored (possibly float16, L2-normalised) vectors back into maps in 0..1 units."""
-    v = np.array(vectors, dtype=np.float32)  # a copy: scaled in place below
-    v /= np.where(np.abs(v[:, :1]) > 1e-6, v[:, :1], np.float32(1.0))
+    n = len(vectors)
+    marker = vectors[:, :1].astype(np.float32)
+    scale = np.where(np.abs(marker) > 1e-6, marker, np.float32(1.0))
     fields: dict[str, np.ndarray] = {}
     start = 0
-    for name, size in _LAYOUT:
-        fields[name] = v[:, start:start + size]
+    for name, size in _LAYOUT:  # each field widened into a contiguous array of its own
+        field = np.empty((n, size), np.float32)
+        field[...] = vectors[:, start:start + size]
+        field /= scale
+        fields[name] = field
         start += size
-    n = len(v)
-    f16 = np.ascontiguousarray(fields["f16"]).reshape(n, GRID, GRID)
+    f16 = fields["f16"].reshape(n, GRID, GRID)
     s8 = fields["s8"].reshape(n, SGRID, SGRID)
     s_rows = s8.reshape(n, BANDS, -1).mean(axis=-1)  # full-frame bands of saturation
     return Parts(
@@ -196,29 +204,26 @@ def _window_sat_matrix() -> np.ndarray:
     return m.T.astype(np.float32)
 
 
-def _placements() -> np.ndarray:
-    """0/1 tensor (N_WIN, SPAN * GRID, CELLS): band cell q of window k -> cell of the strip.
+def _placements() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(window k, strip cell, band cell q) for every cell of every window band.
 
     Band b of window (oy, ox) covers rows ROWS*b + oy + r, columns ox + c of the map, so
     inside the strip of rows ROWS*b .. ROWS*b + SPAN - 1 its placement does not depend on b.
     """
-    out = np.zeros((OFFSETS, OFFSETS, SPAN, GRID, ROWS, WIN), np.float32)
-    for r in range(ROWS):
-        for c in range(WIN):
-            for oy in range(OFFSETS):
-                out[oy, np.arange(OFFSETS), oy + r, np.arange(OFFSETS) + c, r, c] = 1.0
-    return out.reshape(N_WIN, SPAN * GRID, CELLS)
+    oy, ox, r, c = np.meshgrid(np.arange(OFFSETS), np.arange(OFFSETS), np.arange(ROWS),
+                               np.arange(WIN), indexing="ij")
+    return ((oy * OFFSETS + ox).ravel(), ((oy + r) * GRID + ox + c).ravel(), (r * WIN + c).ravel())
 
 
 _WIN_SAT = _window_sat_matrix()
-_PLACE = _placements()
+_PLACE_WIN, _PLACE_CELL, _PLACE_Q = _placements()
 _FIRST_ROW = np.arange(OFFSETS)[:, None] + ROWS * np.arange(BANDS)[None, :]  # (oy, b)
 _COL_BOX = (np.arange(GRID)[:, None] - np.arange(OFFSETS) >= 0) & (
     np.arange(GRID)[:, None] - np.arange(OFFSETS) < WIN)  # (16, ox): column in window?
 
 
 def _box_sums(x: np.ndarray) -> np.ndarray:
-    """Sums of x (n, 16, 16) over every window band: (n, N_WIN, BANDS).
+    """Sums of x (n, 16, 16) over every window band, band-major: (BANDS, n, N_WIN).
 
     One 2-D product for the column sums and three shifted adds for the row sums: numpy's
     stacked (3-D) products of tiny matrices cost ~10x more per element at 100,000 images.
@@ -228,24 +233,30 @@ def _box_sums(x: np.ndarray) -> np.ndarray:
     strips = across[:, : GRID - ROWS + 1].copy()  # (n, first row, ox): sums over ROWS rows
     for r in range(1, ROWS):
         strips += across[:, r : GRID - ROWS + 1 + r]
-    by_window: np.ndarray = strips[:, _FIRST_ROW].transpose(0, 1, 3, 2)  # (n, oy, ox, b)
-    return by_window.reshape(n, N_WIN, BANDS)
+    out = np.empty((BANDS, n, OFFSETS, OFFSETS), x.dtype)
+    for b in range(BANDS):  # band b of window (oy, ox) starts at map row ROWS * b + oy
+        out[b] = strips[:, ROWS * b : ROWS * b + OFFSETS]
+    return out.reshape(BANDS, n, N_WIN)
 
 
 def window_stats(parts: Parts) -> WindowStats:
     """Tone and norm of every window band, from box sums of the raw maps (no windows built)."""
     n = len(parts.f16)
     # float64 and centred per map: E[x^2] - E[x]^2 would cancel badly on faint textures.
-    x = parts.f16.astype(np.float64)
-    level = x.mean(axis=(1, 2))[:, None, None]
-    x -= level
-    s1 = _box_sums(x)
-    s2 = _box_sums(x * x)
+    # x and x^2 side by side, so one product and one set of shifted adds serve both.
+    both = np.empty((2 * n, GRID, GRID))
+    x, x2 = both[:n], both[n:]
+    x[...] = parts.f16
+    level = x.mean(axis=(1, 2))
+    x -= level[:, None, None]
+    np.multiply(x, x, out=x2)
+    sums = _box_sums(both)
+    s1, s2 = sums[:, :n], sums[:, n:]
     spread = np.maximum(s2 - s1 * s1 / CELLS, 0.0)
-    sat = (parts.s8.reshape(n, -1) @ _WIN_SAT).reshape(n, N_WIN, BANDS)
+    sat = (parts.s8.reshape(n, -1) @ _WIN_SAT).reshape(n, N_WIN, BANDS).transpose(2, 0, 1)
     return WindowStats(
-        value=(s1 / CELLS + level).astype(np.float32),
-        sat=sat,
+        value=(s1 / CELLS + level[:, None]).astype(np.float32),
+        sat=np.ascontiguousarray(sat),
         inv_denom=(1.0 / np.sqrt(spread + EPS)).astype(np.float32),
     )
 
@@ -258,27 +269,29 @@ def window_units(f16: np.ndarray, stats: WindowStats) -> np.ndarray:
     out = np.empty((BANDS, n, N_WIN, CELLS + 1), np.float32)
     body = out[..., :CELLS]
     body[...] = w.reshape(BANDS, n, N_WIN, CELLS)
-    body -= stats.value.transpose(2, 0, 1)[..., None]
-    inv = stats.inv_denom.transpose(2, 0, 1)
-    body *= inv[..., None]
-    out[..., CELLS] = np.sqrt(EPS) * inv
+    body -= stats.value[..., None]
+    body *= stats.inv_denom[..., None]
+    out[..., CELLS] = np.sqrt(EPS) * stats.inv_denom
     return out
 
 
 def window_kernels(units: np.ndarray) -> np.ndarray:
-    """Band kernels (BANDS, SPAN * GRID, N_WIN * m) of m band-unit maps (m, BANDS, CELLS + 1).
+    """Band kernels (BANDS, SPAN * GRID, m * N_WIN) of m band-unit maps (m, BANDS, CELLS + 1).
 
-    Column (k, j) of kernel b is band b of map j placed at window k inside the map strip of
+    Column (j, k) of kernel b is band b of map j placed at window k inside the map strip of
     rows ROWS*b .., so strip @ kernel is the dot product of every window band with map j's
-    band. Map bands are centred, so the window's own mean does not matter.
+    band (windows last, so the best window is a reduction over a contiguous axis). Map bands
+    are centred, so the window's own mean does not matter.
     """
     m = len(units)
     # Re-centre in float64: float32 rounding leaves the bands of a near-flat map summing to
     # ~1e-4, which the window's brightness level would otherwise turn into a visible error.
     body = units[..., :CELLS].astype(np.float64)
     body -= body.mean(axis=-1, keepdims=True)
-    kern: np.ndarray = np.einsum("kcq,jbq->bckj", _PLACE, body, optimize=True).astype(np.float32)
-    return kern.reshape(BANDS, SPAN * GRID, N_WIN * m)
+    kern = np.zeros((BANDS, SPAN * GRID, m, N_WIN), np.float32)
+    # Each band cell lands on one strip cell per window: a placement, not a sum.
+    kern[:, _PLACE_CELL, :, _PLACE_WIN] = body.transpose(2, 1, 0)[_PLACE_Q]
+    return kern.reshape(BANDS, SPAN * GRID, m * N_WIN)
 
 
 def strip(flat: np.ndarray, band: int) -> np.ndarray:

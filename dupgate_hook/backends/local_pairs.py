@@ -69,7 +69,7 @@ def _one_image(prep: _Prepared, i: int, partners: np.ndarray, windows: tuple[np.
                floor: float) -> np.ndarray:
     """Image i against each partner: the four whole-map framings, and i's windows on their maps.
 
-    `windows` are i's window units (BANDS, N_WIN, d), values and saturations (N_WIN, BANDS).
+    `windows` are i's window units (BANDS, N_WIN, d), values and saturations (BANDS, N_WIN).
     Window framings are weighted by tone only where their cosines could reach `floor` and
     beat the whole-map score, as `local.similarity` does with a tighter bound.
     """
@@ -93,8 +93,8 @@ def _one_image(prep: _Prepared, i: int, partners: np.ndarray, windows: tuple[np.
         return best
     cols = (need[:, None] * 2 + np.arange(2)).reshape(-1)
     c = cos[:, :, cols]
-    dv = w_value.T[:, :, None] - value[need].transpose(1, 0, 2).reshape(lf.BANDS, 1, -1)
-    ds = w_sat.T[:, :, None] - sat[need].transpose(1, 0, 2).reshape(lf.BANDS, 1, -1)
+    dv = w_value[:, :, None] - value[need].transpose(1, 0, 2).reshape(lf.BANDS, 1, -1)
+    ds = w_sat[:, :, None] - sat[need].transpose(1, 0, 2).reshape(lf.BANDS, 1, -1)
     c *= lf.tone(dv, ds)
     framed = lf.aggregate(list(c)).reshape(lf.N_WIN, len(need), 2).max(axis=(0, 2))
     best[need] = np.maximum(best[need], framed)
@@ -129,7 +129,7 @@ def pair_scores(vectors: np.ndarray, first: np.ndarray, second: np.ndarray,
         for i in range(s, e):
             lo, hi = bounds[i], bounds[i + 1]
             if lo < hi:
-                windows = (units[:, i - s], stats.value[i - s], stats.sat[i - s])
+                windows = (units[:, i - s], stats.value[:, i - s], stats.sat[:, i - s])
                 directed[lo:hi] = _one_image(prep, i, b[lo:hi], windows, low)
     # Back to the caller's order; a pair's score is the better of its two directions.
     back = np.empty(2 * count, np.float32)
@@ -168,6 +168,7 @@ def views(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         stats = lf.window_stats(p)
         at = list(VIEW_WINDOWS)
         units = lf.window_units(p.f16, stats)[:, :, at].transpose(1, 2, 0, 3)
-        fill(queries[rows, 2:], units, stats.value[:, at], stats.sat[:, at])
+        fill(queries[rows, 2:], units, stats.value[:, :, at].transpose(1, 2, 0),
+             stats.sat[:, :, at].transpose(1, 2, 0))
     queries[:, :2] = entries
     return entries, queries
