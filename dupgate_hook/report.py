@@ -120,7 +120,8 @@ def audit_text(outcome: Outcome, colour: bool = False) -> str:
     blocking = outcome.blocking
     groups = clusters(blocking)
     lines = [
-        f"dupgate audit: {len(outcome.keys)} images, backend {outcome.backend}/{outcome.model}, "
+        f"dupgate audit: {len(outcome.keys)} image{'' if len(outcome.keys) == 1 else 's'}, "
+        f"backend {outcome.backend}/{outcome.model}, "
         f"threshold {outcome.threshold:.2f}",
     ]
     if not blocking:
