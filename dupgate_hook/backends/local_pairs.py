@@ -17,6 +17,7 @@ and centre), so a crop finds the picture it was cut from.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,7 @@ import numpy as np
 from dupgate_hook.backends import local_features as lf
 
 _BLOCK = 1024  # images whose windows are built at once
+_THREADS = 2  # blocks in parallel: numpy releases the GIL in the products
 VIEW_WINDOWS = (0, 4, 12, 20, 24)  # of the 5x5 window positions: corners and centre
 TONE_WEIGHT = 1.25  # a band 0.1 brighter costs as much distance as its cosine falling by 0.03
 
@@ -119,10 +121,11 @@ def pair_scores(vectors: np.ndarray, first: np.ndarray, second: np.ndarray,
     a, b = a[order], b[order]
     bounds = np.searchsorted(a, np.arange(n + 1))
     directed = np.empty(2 * count, np.float32)
-    for s in range(0, n, _BLOCK):
+
+    def block(s: int) -> None:  # images s .. s + _BLOCK: each writes its own slice of `directed`
         e = min(n, s + _BLOCK)
         if bounds[e] == bounds[s]:
-            continue
+            return
         parts = lf.unpack(vectors[s:e])
         stats = lf.window_stats(parts)
         units = lf.window_units(parts.f16, stats)  # (BANDS, e - s, N_WIN, d)
@@ -131,6 +134,9 @@ def pair_scores(vectors: np.ndarray, first: np.ndarray, second: np.ndarray,
             if lo < hi:
                 windows = (units[:, i - s], stats.value[:, i - s], stats.sat[:, i - s])
                 directed[lo:hi] = _one_image(prep, i, b[lo:hi], windows, low)
+
+    with ThreadPoolExecutor(_THREADS) as pool:
+        list(pool.map(block, range(0, n, _BLOCK)))
     # Back to the caller's order; a pair's score is the better of its two directions.
     back = np.empty(2 * count, np.float32)
     back[order] = directed
