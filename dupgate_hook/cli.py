@@ -1,4 +1,4 @@
-"""Command line: parse, dispatch to `commands`, turn known failures into one line and exit 2."""
+"""Command line: parse, dispatch to `commands` or `review`, turn known failures into one line and exit 2."""
 
 from __future__ import annotations
 
@@ -146,8 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.files, args.backend, args.threshold, sarif_path=args.sarif, html_path=args.html
             )
         if args.command == "audit":
+            from dupgate_hook import review
+
             neighbours = (args.neighbours or DEFAULT_NEIGHBOURS) if args.approximate else None
-            return commands.audit(
+            return review.audit(
                 args.paths, args.format, args.backend, args.threshold, args.html, neighbours
             )
         if args.command == "report":

@@ -17,7 +17,6 @@ from dupgate_hook.embed import Embedded, embed_all
 from dupgate_hook.errors import DupgateError
 from dupgate_hook.images import is_image_path, read_bytes
 from dupgate_hook.manifest import MANIFEST_DIR, VECTORS_DIR, VectorTable
-from dupgate_hook.neighbours import approximate_pairs, index_class
 from dupgate_hook.paths import (
     ImageRef,
     Repo,
@@ -249,6 +248,11 @@ def _write_blocked_page(session: Session, outcome: report.Outcome, html_path: st
             if setting is True
             else os.path.join(session.repo.root, str(setting))
         )
+    from dupgate_hook import page_state, sarif
+
+    state = sarif.state_digest(outcome, session.space())
+    page = os.path.abspath(html_path)
+    outcome = page_state.merged(outcome, state, page, page_state.record_path(session.repo.git_dir))
     print(f"dupgate: side-by-side report: {write_html(session, outcome, html_path)}")
 
 
@@ -256,53 +260,6 @@ def write_html(session: Session, outcome: report.Outcome, path: str) -> str:
     from dupgate_hook import html_report
 
     return report.write_report_file(path, html_report.audit_page(outcome, session.thumbs()), "HTML report")
-
-
-def audit(
-    paths: list[str],
-    fmt: str,
-    backend: str | None,
-    threshold: float | None,
-    html_path: str | None = None,
-    neighbours: int | None = None,
-) -> int:
-    """Every pair of the images; with `neighbours`, only the pairs an index proposes (approximate)."""
-    session = open_session(backend, threshold)
-    if neighbours is not None:
-        index_class()  # a missing optional package is said before any embedding
-    embedded = session.embed_for_audit(paths)
-    pairs = None
-    if neighbours is not None:
-        found = approximate_pairs(
-            embedded.keys, embedded.table, session.backend, session.threshold, session.allow, neighbours
-        )
-        n = len(set(embedded.keys.values()))
-        print(
-            f"dupgate: approximate audit: {found.candidates:,} of {n * (n - 1) // 2:,} pairs scored "
-            f"({neighbours} neighbours per view); pairs the index did not propose are not reported",
-            file=sys.stderr,
-        )
-        if found.crowded:
-            print(
-                f"dupgate: {found.crowded:,} images have {neighbours} or more near-duplicates: some of "
-                f"their pairs may be missing (rerun with --neighbours {2 * neighbours} to look further)",
-                file=sys.stderr,
-            )
-        pairs = found.pairs
-    outcome = session.outcome(list(embedded.keys), embedded, pairs)
-    if fmt == "json":
-        print(report.to_json(outcome))
-    elif fmt == "sarif":
-        from dupgate_hook import sarif
-
-        print(sarif.dumps(sarif.to_sarif(outcome)), end="")
-    else:
-        print(report.audit_text(outcome, colour=report.use_colour(sys.stdout)))
-    if html_path:
-        print(f"dupgate: HTML report: {write_html(session, outcome, html_path)}", file=sys.stderr)
-    if report_errors(session, embedded):
-        return 2
-    return 1 if outcome.blocking else 0
 
 
 def audit_refs(session: Session, paths: list[str]) -> dict[str, ImageRef]:

@@ -1,4 +1,4 @@
-"""Commands for looking, not gating: the HTML report and threshold calibration."""
+"""Commands for looking, not gating: the audit, the HTML report and threshold calibration."""
 
 from __future__ import annotations
 
@@ -8,8 +8,56 @@ from html import escape
 from dupgate_hook import report
 from dupgate_hook.calibrate import Calibration, calibrate
 from dupgate_hook.commands import open_session, report_errors, write_html
+from dupgate_hook.neighbours import approximate_pairs, index_class
 
 _BAR_WIDTH = 40
+
+
+def audit(
+    paths: list[str],
+    fmt: str,
+    backend: str | None,
+    threshold: float | None,
+    html_path: str | None = None,
+    neighbours: int | None = None,
+) -> int:
+    """Every pair of the images; with `neighbours`, only the pairs an index proposes (approximate)."""
+    session = open_session(backend, threshold)
+    if neighbours is not None:
+        index_class()  # a missing optional package is said before any embedding
+    embedded = session.embed_for_audit(paths)
+    pairs = None
+    if neighbours is not None:
+        found = approximate_pairs(
+            embedded.keys, embedded.table, session.backend, session.threshold, session.allow, neighbours
+        )
+        n = len(set(embedded.keys.values()))
+        print(
+            f"dupgate: approximate audit: {found.candidates:,} of {n * (n - 1) // 2:,} pairs scored "
+            f"({neighbours} neighbours per view); pairs the index did not propose are not reported",
+            file=sys.stderr,
+        )
+        if found.crowded:
+            print(
+                f"dupgate: {found.crowded:,} images have {neighbours} or more near-duplicates: some of "
+                f"their pairs may be missing (rerun with --neighbours {2 * neighbours} to look further)",
+                file=sys.stderr,
+            )
+        pairs = found.pairs
+    outcome = session.outcome(list(embedded.keys), embedded, pairs)
+    if fmt == "json":
+        print(report.to_json(outcome))
+    elif fmt == "sarif":
+        from dupgate_hook import sarif
+
+        print(sarif.dumps(sarif.to_sarif(outcome)), end="")
+    else:
+        print(report.audit_text(outcome, colour=report.use_colour(sys.stdout)))
+    if html_path:
+        print(f"dupgate: HTML report: {write_html(session, outcome, html_path)}", file=sys.stderr)
+    if report_errors(session, embedded):
+        return 2
+    return 1 if outcome.blocking else 0
 
 
 def report_page(paths: list[str], html_path: str, backend: str | None, threshold: float | None) -> int:

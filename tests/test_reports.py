@@ -213,6 +213,40 @@ def test_sarif_from_split_hook_calls_is_merged(repo: Path, tmp_path: Path) -> No
     assert len(json.loads(out.read_text())["runs"][0]["results"]) == 1
 
 
+def test_html_page_from_split_hook_calls_shows_every_call(repo: Path, tmp_path: Path) -> None:
+    """Like SARIF: the page of a run split over hook calls (e.g. --all-files) shows every call's pairs."""
+    for seed in (1, 2):
+        save(picture(seed), repo / f"a{seed}.png")
+        save(picture(seed).resize((160, 120)), repo / f"b{seed}.jpg", quality=80)
+    save(picture(3), repo / "c.png")
+    git(repo, "add", "-A")
+    assert main(["init", "--no-baseline"]) == 0  # recorded, pairs not accepted
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "images", "--no-verify")
+    page = tmp_path / "page.html"
+    record = repo / ".git" / "dupgate" / "report-record.json"
+
+    def shown() -> set[str]:
+        text = page.read_text()
+        return {name for name in ("a1.png", "b1.jpg", "a2.png", "b2.jpg", "c.png") if name in text}
+
+    assert main(["check", "--html", str(page), "a1.png", "c.png"]) == 1
+    assert shown() == {"a1.png", "b1.jpg"}
+    assert main(["check", "--html", str(page), "a2.png"]) == 1
+    assert shown() == {"a1.png", "b1.jpg", "a2.png", "b2.jpg"}, "the second call hid the first's pair"
+    record.write_text("{broken")  # an unreadable record is replaced, never fatal
+    assert main(["check", "--html", str(page), "a2.png"]) == 1
+    assert shown() == {"a2.png", "b2.jpg"}
+    recorded = json.loads(record.read_text())["report"]["pairs"]
+    assert [(p["a"], p["b"]) for p in recorded] == [("a2.png", "b2.jpg")]
+    assert main(["check", "--html", str(page), "a1.png"]) == 1
+    assert shown() == {"a1.png", "b1.jpg", "a2.png", "b2.jpg"}
+    os.remove(repo / "b1.jpg")  # another state of the repository: the earlier pairs go
+    git(repo, "add", "-A")
+    assert main(["check", "--html", str(page), "a2.png"]) == 1
+    assert shown() == {"a2.png", "b2.jpg"}
+
+
 def test_sarif_through_pre_commit_all_files(repo: Path, hook: Hook) -> None:
     save(picture(5), repo / "one.png")
     save(picture(5).resize((200, 150)), repo / "two.jpg", quality=85)
