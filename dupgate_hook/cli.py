@@ -52,6 +52,19 @@ def _parser() -> argparse.ArgumentParser:
     def html(p: argparse.ArgumentParser, required: bool = False, what: str = "side-by-side report") -> None:
         p.add_argument("--html", metavar="OUT", required=required, help=f"write a self-contained HTML {what}")
 
+    def approximate(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--approximate",
+            action="store_true",
+            help="score only the pairs a nearest-neighbour index proposes (large repos; needs usearch)",
+        )
+        p.add_argument(
+            "--neighbours",
+            type=_count,
+            metavar="K",
+            help=f"with --approximate: neighbours per view (default {DEFAULT_NEIGHBOURS}; more finds more)",
+        )
+
     p = sub.add_parser("check", help="the pre-commit hook: check staged images (default: all staged)")
     p.add_argument("files", nargs="*", metavar="FILE")
     scoring(p)
@@ -62,21 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json", "sarif"), default="text")
     scoring(p)
     html(p)
-    p.add_argument(
-        "--approximate",
-        action="store_true",
-        help="score only the pairs a nearest-neighbour index proposes (large repos; needs usearch)",
-    )
-    p.add_argument(
-        "--neighbours",
-        type=_count,
-        metavar="K",
-        help=f"with --approximate: neighbours asked per view (default {DEFAULT_NEIGHBOURS}; more finds more)",
-    )
+    approximate(p)
     p = sub.add_parser("report", help="write an HTML page of every near-duplicate pair, side by side")
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the repository)")
     scoring(p)
     html(p, required=True)
+    approximate(p)
     p = sub.add_parser("calibrate", help="show where this repository's scores fall; suggest a threshold")
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the repository)")
     scoring(p)
@@ -136,8 +140,11 @@ def _keep_freed_memory() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(_files_after_double_dash(list(sys.argv[1:] if argv is None else argv)))
-    if args.command == "audit" and args.neighbours is not None and not args.approximate:
-        parser.error("--neighbours only applies with --approximate")
+    neighbours = None
+    if args.command in ("audit", "report"):
+        if args.neighbours is not None and not args.approximate:
+            parser.error("--neighbours only applies with --approximate")
+        neighbours = (args.neighbours or DEFAULT_NEIGHBOURS) if args.approximate else None
     try:
         if args.command == "check":
             if argv is None:  # the hook's own process, not a caller's
@@ -148,14 +155,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "audit":
             from dupgate_hook import review
 
-            neighbours = (args.neighbours or DEFAULT_NEIGHBOURS) if args.approximate else None
             return review.audit(
                 args.paths, args.format, args.backend, args.threshold, args.html, neighbours
             )
         if args.command == "report":
             from dupgate_hook import review  # pages: not paid for by the hook
 
-            return review.report_page(args.paths, args.html, args.backend, args.threshold)
+            return review.report_page(args.paths, args.html, args.backend, args.threshold, neighbours)
         if args.command == "calibrate":
             from dupgate_hook import review
 

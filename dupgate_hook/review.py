@@ -7,10 +7,37 @@ from html import escape
 
 from dupgate_hook import report
 from dupgate_hook.calibrate import Calibration, calibrate
-from dupgate_hook.commands import open_session, report_errors, write_html
+from dupgate_hook.commands import Session, open_session, report_errors, write_html
+from dupgate_hook.embed import Embedded
 from dupgate_hook.neighbours import approximate_pairs, index_class
+from dupgate_hook.report import Outcome
 
 _BAR_WIDTH = 40
+
+
+def _audit_outcome(session: Session, paths: list[str], neighbours: int | None) -> tuple[Outcome, Embedded]:
+    """Every pair of the images; with `neighbours`, only the pairs an index proposes (approximate)."""
+    if neighbours is not None:
+        index_class()  # a missing optional package is said before any embedding
+    embedded = session.embed_for_audit(paths)
+    if neighbours is None:
+        return session.outcome(list(embedded.keys), embedded), embedded
+    found = approximate_pairs(
+        embedded.keys, embedded.table, session.backend, session.threshold, session.allow, neighbours
+    )
+    n = len(set(embedded.keys.values()))
+    print(
+        f"dupgate: approximate audit: {found.candidates:,} of {n * (n - 1) // 2:,} pairs scored "
+        f"({neighbours} neighbours per view); pairs the index did not propose are not reported",
+        file=sys.stderr,
+    )
+    if found.crowded:
+        print(
+            f"dupgate: {found.crowded:,} images have {neighbours} or more near-duplicates: some of "
+            f"their pairs may be missing (rerun with --neighbours {2 * neighbours} to look further)",
+            file=sys.stderr,
+        )
+    return session.outcome(list(embedded.keys), embedded, found.pairs), embedded
 
 
 def audit(
@@ -21,30 +48,8 @@ def audit(
     html_path: str | None = None,
     neighbours: int | None = None,
 ) -> int:
-    """Every pair of the images; with `neighbours`, only the pairs an index proposes (approximate)."""
     session = open_session(backend, threshold)
-    if neighbours is not None:
-        index_class()  # a missing optional package is said before any embedding
-    embedded = session.embed_for_audit(paths)
-    pairs = None
-    if neighbours is not None:
-        found = approximate_pairs(
-            embedded.keys, embedded.table, session.backend, session.threshold, session.allow, neighbours
-        )
-        n = len(set(embedded.keys.values()))
-        print(
-            f"dupgate: approximate audit: {found.candidates:,} of {n * (n - 1) // 2:,} pairs scored "
-            f"({neighbours} neighbours per view); pairs the index did not propose are not reported",
-            file=sys.stderr,
-        )
-        if found.crowded:
-            print(
-                f"dupgate: {found.crowded:,} images have {neighbours} or more near-duplicates: some of "
-                f"their pairs may be missing (rerun with --neighbours {2 * neighbours} to look further)",
-                file=sys.stderr,
-            )
-        pairs = found.pairs
-    outcome = session.outcome(list(embedded.keys), embedded, pairs)
+    outcome, embedded = _audit_outcome(session, paths, neighbours)
     if fmt == "json":
         print(report.to_json(outcome))
     elif fmt == "sarif":
@@ -60,11 +65,16 @@ def audit(
     return 1 if outcome.blocking else 0
 
 
-def report_page(paths: list[str], html_path: str, backend: str | None, threshold: float | None) -> int:
+def report_page(
+    paths: list[str],
+    html_path: str,
+    backend: str | None,
+    threshold: float | None,
+    neighbours: int | None = None,
+) -> int:
     """Write the side-by-side page of an audit; exit 0 once it is written (it is for reading)."""
     session = open_session(backend, threshold)
-    embedded = session.embed_for_audit(paths)
-    outcome = session.outcome(list(embedded.keys), embedded)
+    outcome, embedded = _audit_outcome(session, paths, neighbours)
     written = write_html(session, outcome, html_path)
     count = len(outcome.blocking)
     print(

@@ -110,12 +110,17 @@ def test_approximate_audit_reports_what_the_exact_one_does(repo: Path) -> None:
     assert len(exact) >= 8
     assert set(approx) == set(exact)
     assert all(abs(approx[k] - exact[k]) < 1e-4 for k in exact)
+    page = repo / "page.html"  # the report page takes the same option
+    proc = run([*DUPGATE, "report", "--html", str(page), "--approximate"], repo)
+    assert "approximate audit" in proc.stderr and f"{len(exact)} near-duplicate pairs" in proc.stdout
+    assert all(a in page.read_text() and b in page.read_text() for a, b in exact)
 
 
 def test_approximate_audit_errors(repo: Path) -> None:
     save(picture(1), repo / "a.png")
-    proc = run([*DUPGATE, "audit", "--neighbours", "5"], repo, check=False)
-    assert proc.returncode == 2 and "--neighbours only applies with --approximate" in proc.stderr
+    for command in ("audit", "report --html r.html"):
+        proc = run([*DUPGATE, *command.split(), "--neighbours", "5"], repo, check=False)
+        assert proc.returncode == 2 and "--neighbours only applies with --approximate" in proc.stderr
     proc = run([*DUPGATE, "audit", "--approximate", "--neighbours", "0"], repo, check=False)
     assert proc.returncode == 2 and "--neighbours" in proc.stderr
     # Without the optional package: one line naming the fix, exit 2, no traceback.
