@@ -27,7 +27,7 @@ from dupgate_hook.manifest import VectorTable
 
 DEFAULT_NEIGHBOURS = 16
 _BLOCK = 4096  # images whose views exist at once
-Views = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+Views = Callable[[np.ndarray, bool], tuple[np.ndarray, np.ndarray]]
 # HNSW insertion and search depth. In a crowded space (benchmarks/scale.py: 1,200 planted
 # near-duplicates among 100,000 similar synthetic images) the graph's own misses dominate:
 # share of the planted pairs proposed, 16 neighbours: depth 64/32: 83%, 64/96: 90%,
@@ -59,8 +59,8 @@ def candidate_pairs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Unique pairs (first < second) of images where a query of one found an entry of the other.
 
-    Views are made a block of images at a time, twice (entries, then queries), so memory
-    holds the index and one block, not every image's views at once.
+    Views are made a block of images at a time (entries, then queries), so memory holds
+    the index and one block, not every image's views at once.
     """
     n = len(vectors)
     if n < 2:
@@ -69,7 +69,7 @@ def candidate_pairs(
     index = None
     per_image = 0
     for s in range(0, n, _BLOCK):
-        entries, _ = views(vectors[s : s + _BLOCK])
+        entries, _ = views(vectors[s : s + _BLOCK], False)
         count, per_image, dim = entries.shape
         if index is None:
             index = index_class()(
@@ -88,7 +88,7 @@ def candidate_pairs(
     wanted = neighbours + per_image  # each image's own entries come back too
     codes = []
     for s in range(0, n, _BLOCK):
-        _, queries = views(vectors[s : s + _BLOCK])
+        _, queries = views(vectors[s : s + _BLOCK], True)
         asker = np.arange(s, s + len(queries), dtype=np.int64)[:, None]
         for view in range(queries.shape[1]):
             matches = index.search(np.ascontiguousarray(queries[:, view]), wanted, threads=threads)

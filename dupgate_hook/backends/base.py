@@ -51,7 +51,8 @@ class Backend(Protocol):
 
     For approximate audits (`dupgate_hook.neighbours`): `views` gives "view" vectors for a
     Euclidean nearest-neighbour index, entries (n, E, D) and queries (n, Q, D), such that a
-    near-duplicate pair has some query of one close to some entry of the other; and
+    near-duplicate pair has some query of one close to some entry of the other (with
+    `queries_too` false only the entries need be made); and
     `pair_scores` scores chosen pairs exactly as `similarity` would.
     """
 
@@ -66,7 +67,7 @@ class Backend(Protocol):
 
     def similarity(self, a: np.ndarray, b: np.ndarray, floor: float | None = None) -> np.ndarray: ...
 
-    def views(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    def views(self, vectors: np.ndarray, queries_too: bool = True) -> tuple[np.ndarray, np.ndarray]: ...
 
     def pair_scores(
         self, vectors: np.ndarray, first: np.ndarray, second: np.ndarray, floor: float | None = None
@@ -92,7 +93,7 @@ class CosineScores:
     def similarity(self, a: np.ndarray, b: np.ndarray, floor: float | None = None) -> np.ndarray:
         return cosine(a, b)  # one matrix product: `floor` would save nothing
 
-    def views(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def views(self, vectors: np.ndarray, queries_too: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """A vector is its own only view (unit length, so Euclidean distance ranks as cosine)."""
         view = vectors.astype(np.float32)[:, None, :]
         return view, view

@@ -192,15 +192,9 @@ def _whole_map_scores(pa: lf.Parts, pb: lf.Parts) -> np.ndarray:
     step = max(1, _CHUNK // (4 * m))
     for s in range(0, n, step):
         r = slice(s, s + step)
-        best = lf.band_scores(_rows(pa.full, r), pb.full)
-        for x, y in ((pa.sq, pb.f12), (pa.f12, pb.sq), (pa.sq, pb.sq)):
-            np.maximum(best, lf.band_scores(_rows(x, r), y), out=best)
-        out[r] = best
+        out[r] = lf.whole_map_scores((pa.full.take(r), pa.f12.take(r), pa.sq.take(r)),
+                                     (pb.full, pb.f12, pb.sq))
     return out
-
-
-def _rows(bands: lf.Bands, r: slice) -> lf.Bands:
-    return lf.Bands(bands.unit[r], bands.value[r], bands.sat[r])
 
 
 class LocalBackend:
@@ -252,12 +246,11 @@ class LocalBackend:
             list(pool.map(run, range(0, m, step)))
         return out
 
-
-    def views(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def views(self, vectors: np.ndarray, queries_too: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Maps as index entries, maps and 5 windows as queries (see `local_pairs`)."""
         from dupgate_hook.backends import local_pairs
 
-        return local_pairs.views(vectors)
+        return local_pairs.views(vectors, queries_too)
 
     def pair_scores(
         self, vectors: np.ndarray, first: np.ndarray, second: np.ndarray, floor: float | None = None

@@ -28,6 +28,7 @@ bound that lets most window comparisons be skipped, is in `local`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,6 +100,10 @@ class Bands:
     unit: np.ndarray
     value: np.ndarray
     sat: np.ndarray
+
+    def take(self, rows: slice | np.ndarray) -> Bands:
+        """The bands of some images (a slice is a view, an index array a copy)."""
+        return Bands(self.unit[rows], self.value[rows], self.sat[rows])
 
 
 @dataclass(frozen=True)
@@ -332,6 +337,18 @@ def aggregate_last(cos: np.ndarray) -> np.ndarray:
     """`aggregate` over a trailing band axis."""
     kept: np.ndarray = (cos.sum(axis=-1) - cos.min(axis=-1)) / (cos.shape[-1] - 1)
     return kept
+
+
+def whole_map_scores(x: tuple[Bands, Bands, Bands], y: tuple[Bands, Bands, Bands],
+                     score: Callable[[Bands, Bands], np.ndarray] | None = None) -> np.ndarray:
+    """Best of the four whole-map framings of (full, f12, sq) maps: frame vs frame, square vs
+    frame, frame vs square, square vs square. `score` compares two maps (`band_scores`)."""
+    score = score or band_scores
+    (x_full, x_f12, x_sq), (y_full, y_f12, y_sq) = x, y
+    best = score(x_full, y_full)
+    for a, b in ((x_sq, y_f12), (x_f12, y_sq), (x_sq, y_sq)):
+        np.maximum(best, score(a, b), out=best)
+    return best
 
 
 def band_scores(x: Bands, y: Bands) -> np.ndarray:

@@ -59,11 +59,11 @@ class _Prepared:
         return cls(maps, value, sat, lf.Bands(full_unit, full_value, full_sat))
 
 
-def _rowwise(x_unit: np.ndarray, x_value: np.ndarray, x_sat: np.ndarray, y_unit: np.ndarray,
-             y_value: np.ndarray, y_sat: np.ndarray) -> np.ndarray:
-    """`band_scores` of one image's map (BANDS, d) against one map of each of m images (m, BANDS, d)."""
-    cos = np.einsum("bd,mbd->mb", x_unit, y_unit)
-    cos *= lf.tone(x_value - y_value, x_sat - y_sat)
+def _one_against_many(x: lf.Bands, y: lf.Bands) -> np.ndarray:
+    """`band_scores` of one image's map (x: (1, BANDS, d)) against m maps, as (m,): one
+    product over all bands instead of one per band (this runs once per image and framing)."""
+    cos = np.einsum("bd,mbd->mb", x.unit[0], y.unit)
+    cos *= lf.tone(x.value[0] - y.value, x.sat[0] - y.sat)
     return lf.aggregate_last(cos)
 
 
@@ -76,15 +76,15 @@ def _one_image(prep: _Prepared, i: int, partners: np.ndarray, windows: tuple[np.
     beat the whole-map score, as `local.similarity` does with a tighter bound.
     """
     maps, value, sat = prep.maps[partners], prep.maps_value[partners], prep.maps_sat[partners]
-    f12 = (prep.maps[i, :, 0], prep.maps_value[i, :, 0], prep.maps_sat[i, :, 0])
-    sq = (prep.maps[i, :, 1], prep.maps_value[i, :, 1], prep.maps_sat[i, :, 1])
-    other_f12 = (maps[:, :, 0], value[:, :, 0], sat[:, :, 0])
-    other_sq = (maps[:, :, 1], value[:, :, 1], sat[:, :, 1])
-    full = prep.full
-    best = _rowwise(full.unit[i], full.value[i], full.sat[i], full.unit[partners],
-                    full.value[partners], full.sat[partners])
-    for x, y in ((sq, other_f12), (f12, other_sq), (sq, other_sq)):
-        np.maximum(best, _rowwise(*x, *y), out=best)
+    one = slice(i, i + 1)
+
+    def bands(t: int) -> tuple[lf.Bands, lf.Bands]:  # f12 (t 0) or sq (1): image i's, partners'
+        return (lf.Bands(prep.maps[one, :, t], prep.maps_value[one, :, t], prep.maps_sat[one, :, t]),
+                lf.Bands(maps[:, :, t], value[:, :, t], sat[:, :, t]))
+
+    (f12, other_f12), (sq, other_sq) = bands(0), bands(1)
+    best = lf.whole_map_scores((prep.full.take(one), f12, sq),
+                               (prep.full.take(partners), other_f12, other_sq), _one_against_many)
     units, w_value, w_sat = windows
     m = len(partners)
     cos = units @ maps.transpose(1, 3, 0, 2).reshape(lf.BANDS, lf.CELLS + 1, m * 2)
@@ -144,8 +144,10 @@ def pair_scores(vectors: np.ndarray, first: np.ndarray, second: np.ndarray,
     return scores
 
 
-def views(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def views(vectors: np.ndarray, queries_too: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(entries (n, 2, D), queries (n, Q, D)): view vectors for a Euclidean nearest-neighbour index.
+
+    Without `queries_too` the queries come back empty (n, 0, D) and no window is built.
 
     A view is a map's four band unit vectors (halved, so the whole has length 1) followed by
     its band brightness and saturation times TONE_WEIGHT: near means the same texture *and*
@@ -159,7 +161,7 @@ def views(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     d = lf.BANDS * (lf.CELLS + 1)
     width = d + 2 * lf.BANDS
     entries = np.empty((n, 2, width), np.float32)
-    queries = np.empty((n, 2 + len(VIEW_WINDOWS), width), np.float32)
+    queries = np.empty((n, 2 + len(VIEW_WINDOWS) if queries_too else 0, width), np.float32)
 
     def fill(out: np.ndarray, units: np.ndarray, value: np.ndarray, sat: np.ndarray) -> None:
         out[..., :d] = 0.5 * units.reshape(*units.shape[:-2], d)
@@ -171,10 +173,13 @@ def views(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows = slice(s, s + len(p.f16))
         for t, bands in enumerate((p.f12, p.sq)):
             fill(entries[rows, t], bands.unit, bands.value, bands.sat)
+        if not queries_too:
+            continue
         stats = lf.window_stats(p)
         at = list(VIEW_WINDOWS)
         units = lf.window_units(p.f16, stats)[:, :, at].transpose(1, 2, 0, 3)
         fill(queries[rows, 2:], units, stats.value[:, :, at].transpose(1, 2, 0),
              stats.sat[:, :, at].transpose(1, 2, 0))
-    queries[:, :2] = entries
+    if queries_too:
+        queries[:, :2] = entries
     return entries, queries
