@@ -28,6 +28,7 @@ Builder = Callable[[random.Random, Path], list[Original]]
 # set name -> "module:function"; every builder takes (rng, cache) and returns the originals
 SETS: dict[str, str] = {
     "generated": "synthetic:generated",
+    "text": "textpages:text",
 }
 
 
