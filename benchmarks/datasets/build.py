@@ -29,6 +29,10 @@ Builder = Callable[[random.Random, Path], list[Original]]
 SETS: dict[str, str] = {
     "generated": "synthetic:generated",
     "text": "textpages:text",
+    "games": "packaged:games",
+    "icons": "packaged:icons",
+    "docs": "packaged:docs",
+    "photos": "packaged:photos",
 }
 
 

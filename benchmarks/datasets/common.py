@@ -78,6 +78,15 @@ def fit(img: Image.Image, max_side: int = MAX_SIDE) -> Image.Image:
     return img
 
 
+def alpha_only(img: Image.Image) -> bool:
+    """Transparent, with one colour wherever it is visible: the picture is the alpha mask."""
+    if img.mode != "RGBA":
+        return False
+    a = np.asarray(img)
+    visible = a[..., 3] > 0
+    return bool(visible.any() and not visible.all() and a[visible][:, :3].std(axis=0).max() < 8)
+
+
 def signature(img: Image.Image) -> np.ndarray:
     """A 32x32 premultiplied RGBA thumbnail: two originals this close look the same."""
     rgba = img.convert("RGBA").resize((32, 32), Image.BOX)
@@ -102,8 +111,9 @@ def dedupe(originals: list[Original], tolerance: float = 12.0) -> list[Original]
             continue
         sig = signature(o.image)
         aspect = o.image.width / o.image.height
+        uniform = float(sig.std(axis=(0, 1)).max()) < 3  # blank: the same at any aspect
         clash = any(
-            abs(aspect - a) < 0.05 and float(np.abs(sig - s).max()) < tolerance
+            (uniform or abs(aspect - a) < 0.05) and float(np.abs(sig - s).max()) < tolerance
             and not (o.natural and o.natural == k.natural)
             for s, a, k in zip(sigs, aspects, kept, strict=True)
         )
