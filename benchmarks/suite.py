@@ -190,9 +190,11 @@ def loso_table(loso: dict[str, Any]) -> str:
     lines = ["| held-out set | threshold | precision | recall | F1 | gate P | gate R | fp/M "
              "| worst hard fp/M |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    notes = []
     for s, r in loso.items():
         if r.get("threshold") is None:
-            lines.append(f"| {s} | none | {r['why']} |||||||")
+            lines.append(f"| {s} | none |" + " - |" * 7)
+            notes.append(f"{s}: {r['why']}")
             continue
         hard = [(v["fp_per_million"] or 0.0, g) for g, v in r["hard_negatives"].items()]
         worst = max(hard, default=(0.0, "-"))
@@ -200,7 +202,7 @@ def loso_table(loso: dict[str, Any]) -> str:
                      f" | {r['f1']:.3f}"
                      f" | {r['gate_precision']:.3f} | {r['gate_recall']:.3f} | {_fmt(r['fp_per_million'])}"
                      f" | {_fmt(worst[0])} ({worst[1]}) |")
-    return "\n".join(lines)
+    return "\n".join(lines + ([""] if notes else []) + notes)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@ tiles), `icons` (two icon themes; one icon at several sizes is a natural positiv
 from __future__ import annotations
 
 import random
+import re
 import struct
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,6 +16,7 @@ from PIL import Image
 
 RASTER = {".png", ".jpg", ".jpeg", ".gif", ".webp"}
 NO_RECOLOUR = frozenset({"recolour", "two"})  # bubbles differ only by colour
+EXAMPLE = re.compile(r"-ex\d*\b|-ex[-.]|example|orig|before|after|result", re.IGNORECASE)
 
 
 def open_image(path: Path) -> Image.Image | None:
@@ -108,12 +110,13 @@ def docs(rng: random.Random, cache: Path) -> list[Original]:
     look, different content."""
     images = package_root(cache, "gimp-help-en") / "usr/share/gimp/2.0/help/en/images"
     out: list[Original] = []
-    # not using/, toolbox/ or filters/: their example photos recur edited from page to page,
-    # pairs that are neither clearly duplicates nor clearly distinct
-    folders = (("dialogs", "*.png", 60), ("menus", "**/*.png", 60), ("tool-options", "*.png", 30),
-               ("preferences", "*.png", 25))
+    # Not using/, toolbox/, tool-options/, filters/ nor any "-ex"/example/original file: their
+    # example pictures recur edited from page to page (a photo, then the same photo masked),
+    # pairs that are neither clearly duplicates nor clearly distinct.
+    folders = (("dialogs", "*.png", 70), ("menus", "**/*.png", 80), ("preferences", "*.png", 25))
     for folder, pattern, k in folders:
-        paths = [p for p in rasters(images / folder, pattern) if _big_enough(p, 100)]
+        paths = [p for p in rasters(images / folder, pattern)
+                 if _big_enough(p, 100) and not EXAMPLE.search(p.name)]
         out += originals(cache, pick(rng, paths, k), f"ui:{folder}")
     return out
 
