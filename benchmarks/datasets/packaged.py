@@ -63,13 +63,27 @@ def games(rng: random.Random, cache: Path) -> list[Original]:
         out += originals(cache, rasters(fb / "pinguins", f"{anim}_*.png")[::step], "frames")
     out += originals(cache, rasters(fb / "balls", "bubble-[0-9].gif"), "balls", avoid=NO_RECOLOUR)
     out += originals(cache, pick(rng, rasters(fb / "flags", "*.png"), 20), "flags")
-    out += originals(cache, pick(rng, rasters(fb, "*.png"), 25), None)
+    pairs = _mini_pairs(fb)
+    in_pairs = {p for pair in pairs for p in pair}
+    out += originals(cache, pick(rng, [p for p in rasters(fb, "*.png") if p not in in_pairs], 25), None)
+    for big, mini in pairs:  # the game ships some pictures twice: full size and "-mini"
+        out += originals(cache, [big, mini], None, natural=f"fb/{big.stem}", natural_kind="natural:size")
     out += originals(cache, rasters(pg / "pingus/player0", "*.png"), "frames:sheet")
     tiles = [p for p in rasters(pg / "groundpieces", "**/*.png")
              if "/ground/" in str(p) and "/test/" not in str(p)]
     out += originals(cache, pick(rng, tiles, 45), "tiles")
     out += originals(cache, rasters(pg / "entrances", "*.png") + rasters(pg / "exits", "*.png"), "objects")
     return out
+
+
+def _mini_pairs(folder: Path) -> list[tuple[Path, Path]]:
+    """(picture, its "-mini" copy) where the mini is big enough to keep."""
+    pairs = []
+    for mini in rasters(folder, "*-mini.png"):
+        big = mini.with_name(mini.name.replace("-mini", ""))
+        if big.exists() and _big_enough(mini, MIN_SIDE):
+            pairs.append((big, mini))
+    return pairs
 
 
 def _size_groups(rng: random.Random, theme: Path, sizes: list[str], n_groups: int, n_single: int,
