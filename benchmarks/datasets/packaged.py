@@ -32,7 +32,9 @@ def open_image(path: Path) -> Image.Image | None:
 
 
 def rasters(root: Path, pattern: str) -> list[Path]:
-    return sorted(p for p in root.glob(pattern) if p.suffix.lower() in RASTER)
+    """Raster files, symlinks left out: an icon theme's aliases (gtk-directory -> folder) are
+    the same picture under another name, and must not meet it at another size as a negative."""
+    return sorted(p for p in root.glob(pattern) if p.suffix.lower() in RASTER and not p.is_symlink())
 
 
 def pick(rng: random.Random, paths: list[Path], k: int) -> list[Path]:
