@@ -74,7 +74,7 @@ def fit(img: Image.Image, max_side: int = MAX_SIDE) -> Image.Image:
         img = img.convert("RGB")
     if max(img.size) > max_side:
         img = img.copy()
-        img.thumbnail((max_side, max_side), Image.LANCZOS)
+        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return img
 
 
@@ -89,7 +89,7 @@ def alpha_only(img: Image.Image) -> bool:
 
 def signature(img: Image.Image) -> np.ndarray:
     """A 64x64 premultiplied RGBA thumbnail, what `same_picture` compares."""
-    rgba = img.convert("RGBA").resize((64, 64), Image.BOX)
+    rgba = img.convert("RGBA").resize((64, 64), Image.Resampling.BOX)
     a = np.asarray(rgba, dtype=np.float32)
     return np.concatenate([a[..., :3] * a[..., 3:] / 255.0, a[..., 3:]], axis=2)
 
@@ -160,7 +160,7 @@ def edit_resize(img: Image.Image, rng: random.Random) -> Edit:
     w, h = img.size
     if rng.random() < 0.65:
         f = rng.uniform(0.25, 0.75)
-        out = img.resize((max(8, round(w * f)), max(8, round(h * f))), Image.LANCZOS)
+        out = img.resize((max(8, round(w * f)), max(8, round(h * f))), Image.Resampling.LANCZOS)
         ext = ".webp" if img.mode == "RGBA" else ".jpg"
         return out, ext, f"resize {f:.2f}"
     ext = _lossless_ext(img, rng)
@@ -198,7 +198,7 @@ def edit_social(img: Image.Image, rng: random.Random) -> Edit:
     cw, ch = (w, max(8, round(w / 1.91))) if w / h < 1.91 else (max(8, round(h * 1.91)), h)
     out, ext, what = _window(img, min(cw, w), min(ch, h), rng, "social 1.91:1")
     if out.width > 1200:
-        out = out.resize((1200, round(out.height * 1200 / out.width)), Image.LANCZOS)
+        out = out.resize((1200, round(out.height * 1200 / out.width)), Image.Resampling.LANCZOS)
     return out, ext, what
 
 
