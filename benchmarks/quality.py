@@ -57,7 +57,7 @@ def run_dupgate(
     from dupgate_hook.backends import get_backend
     from dupgate_hook.backends.base import BackendSettings
     from dupgate_hook.config import parse_config
-    from dupgate_hook.images import load
+    from dupgate_hook.embed import load_for
 
     settings = parse_config(config.read_text()).backend if config else BackendSettings()
     settings = replace(settings, name=backend_name, base_dir=os.getcwd())
@@ -69,7 +69,7 @@ def run_dupgate(
     with ThreadPoolExecutor(THREADS) as pool:
         for s in range(0, len(paths), backend.batch_size):
             batch = paths[s:s + backend.batch_size]
-            images = list(pool.map(lambda p: load(p, backend.input_side).image, batch))
+            images = list(pool.map(lambda p: load_for(backend, p).image, batch))
             rows.append(backend.embed(images))
     elapsed = time.perf_counter() - start
     # The manifest keeps float16: score what the hook would actually compare.

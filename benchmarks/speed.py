@@ -77,13 +77,13 @@ def phash(paths: list[str]) -> None:
 def dupgate_local(paths: list[str]) -> None:
     from dupgate_hook.backends import get_backend
     from dupgate_hook.backends.base import BackendSettings
-    from dupgate_hook.images import load
+    from dupgate_hook.embed import load_for
 
     backend = get_backend(BackendSettings(name="local"))
     with ThreadPoolExecutor(THREADS) as pool:
         for s in range(0, len(paths), backend.batch_size):
             batch = paths[s : s + backend.batch_size]
-            backend.embed(list(pool.map(lambda p: load(p, backend.input_side).image, batch)))
+            backend.embed(list(pool.map(lambda p: load_for(backend, p).image, batch)))
 
 
 def _median_seconds(fn: object, repeat: int) -> float:
@@ -102,11 +102,11 @@ def similarity_timing(paths: list[str], repeat: int) -> list[str]:
 
     from dupgate_hook.backends import get_backend
     from dupgate_hook.backends.base import BackendSettings
-    from dupgate_hook.images import load
+    from dupgate_hook.embed import load_for
 
     backend = get_backend(BackendSettings(name="local"))
     with ThreadPoolExecutor(THREADS) as pool:
-        images = list(pool.map(lambda p: load(p, backend.input_side).image, paths))
+        images = list(pool.map(lambda p: load_for(backend, p).image, paths))
     vec = np.concatenate([backend.embed(images[s : s + 64]) for s in range(0, len(images), 64)])
     vec = vec.astype(np.float16)  # as the manifest stores them
     bits: np.ndarray | None = None

@@ -28,6 +28,11 @@ class Embedded:
     embedded: int = 0
 
 
+def load_for(backend: Backend, path: str, max_pixels: int = images.DEFAULT_MAX_PIXELS) -> images.LoadedImage:
+    """Decode `path` the way `backend` wants its pictures (size, transparency)."""
+    return images.load(path, backend.input_side, max_pixels, backend.transparency)
+
+
 def embed_all(
     refs: list[ImageRef],
     backend: Backend,
@@ -80,7 +85,7 @@ def _embed_missing(
 
     def decode(ref: ImageRef) -> images.LoadedImage | ImageError:
         try:
-            return images.load(ref.fs_path, backend.input_side, max_pixels)
+            return load_for(backend, ref.fs_path, max_pixels)
         except ImageError as exc:
             return ImageError(ref.path, exc.reason)
 

@@ -16,7 +16,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageStat, UnidentifiedImageError
 
 from dupgate_hook.errors import ImageError
 
@@ -46,6 +46,12 @@ IMAGE_SUFFIXES = frozenset(
 )
 DEFAULT_MAX_PIXELS = 100_000_000
 BACKGROUND = (255, 255, 255)
+WHITE = "white"  # transparency composited on white, always
+VISIBLE = "visible"  # on white, unless that leaves (almost) nothing to see: then on black
+# "Almost nothing": the picture on white has under this share of the brightness spread it has
+# on black. A white or pale glyph becomes visible; dark art, and any art a copy flattened onto
+# white still shows, stays on white (so such a copy matches its transparent original).
+_VISIBLE_SHARE = 0.2
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
 _MAX_FILE_BYTES = 512 * 1024 * 1024
 
@@ -79,8 +85,11 @@ def read_bytes(path: str) -> bytes:
         raise ImageError(path, f"cannot read file: {exc.strerror or exc}") from None
 
 
-def decode(path: str, data: bytes, max_side: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
-    """Decode `data` (the bytes of `path`) to RGB with its longest side at most `max_side`."""
+def decode(path: str, data: bytes, max_side: int, max_pixels: int = DEFAULT_MAX_PIXELS,
+           transparency: str = WHITE) -> LoadedImage:
+    """Decode `data` (the bytes of `path`) to RGB with its longest side at most `max_side`.
+
+    `transparency` is WHITE or VISIBLE (see the constants)."""
     if not data:
         raise ImageError(path, "empty file (0 bytes)")
     if data.startswith(LFS_POINTER_PREFIX):
@@ -104,7 +113,7 @@ def decode(path: str, data: bytes, max_side: int, max_pixels: int = DEFAULT_MAX_
             img = _shrink(img, max_side)
             if turn is not None:  # after shrinking: turning a full-size picture copies it
                 img = img.transpose(turn)
-            rgb = _to_rgb(img)
+            rgb = _to_rgb(img, transparency)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -119,8 +128,9 @@ def decode(path: str, data: bytes, max_side: int, max_pixels: int = DEFAULT_MAX_
     return LoadedImage(rgb, width, height)
 
 
-def load(path: str, max_side: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
-    return decode(path, read_bytes(path), max_side, max_pixels)
+def load(path: str, max_side: int, max_pixels: int = DEFAULT_MAX_PIXELS,
+         transparency: str = WHITE) -> LoadedImage:
+    return decode(path, read_bytes(path), max_side, max_pixels, transparency)
 
 
 _TRANSPOSE_FOR_ORIENTATION = {
@@ -156,7 +166,7 @@ def _shrink(img: Image.Image, max_side: int) -> Image.Image:
     return img.resize(size, Image.Resampling.BILINEAR, reducing_gap=None)
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def _to_rgb(img: Image.Image, transparency: str = WHITE) -> Image.Image:
     mode = img.mode
     if mode == "RGB":
         return img
@@ -181,10 +191,24 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     ):
         img = img.convert("RGBA")
     if img.mode == "RGBA":
-        background = Image.new("RGB", img.size, BACKGROUND)
-        background.paste(img, mask=img.getchannel("A"))
-        return background
+        on_white = _composite(img, BACKGROUND)
+        if transparency == VISIBLE:
+            on_black = _composite(img, (0, 0, 0))
+            if _spread(on_white) < _VISIBLE_SHARE * _spread(on_black):
+                return on_black
+        return on_white
     return img.convert("RGB")
+
+
+def _composite(img: Image.Image, colour: tuple[int, int, int]) -> Image.Image:
+    background = Image.new("RGB", img.size, colour)
+    background.paste(img, mask=img.getchannel("A"))
+    return background
+
+
+def _spread(img: Image.Image) -> float:
+    """Standard deviation of the picture's brightness (0..255)."""
+    return float(ImageStat.Stat(img.convert("L")).stddev[0])
 
 
 def _one_line(exc: BaseException) -> str:

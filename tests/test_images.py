@@ -132,3 +132,30 @@ def test_other_animations_use_first_frame(fmt: str) -> None:
     assert getattr(Image.open(io.BytesIO(buf.getvalue())), "n_frames", 1) == 2
     first = pixels(buf.getvalue())
     assert np.abs(first - pixels(encode(frames[0], "PNG"))).mean() < 2
+
+
+def _glyph(fill: tuple[int, int, int, int], letter: str = "A") -> Image.Image:
+    from PIL import ImageDraw
+
+    img = Image.new("RGBA", (96, 96), (0, 0, 0, 0))
+    ImageDraw.Draw(img).rectangle((20, 10, 40, 86), fill=fill)
+    if letter == "A":
+        ImageDraw.Draw(img).rectangle((20, 40, 76, 56), fill=fill)
+    return img
+
+
+def test_visible_transparency_shows_pale_art_on_black() -> None:
+    """A white glyph on a transparent canvas is blank on white: VISIBLE shows its shape."""
+    data = encode(_glyph((255, 255, 255, 255)), "PNG")
+    on_white = np.asarray(images.decode("g.png", data, 96).image, dtype=np.float64)
+    shown = np.asarray(images.decode("g.png", data, 96, transparency=images.VISIBLE).image, dtype=np.float64)
+    assert on_white.std() == 0.0  # the old behaviour: nothing left to compare
+    assert shown.std() > 50 and shown.min() == 0.0
+
+
+def test_visible_transparency_keeps_dark_art_on_white() -> None:
+    """Dark art stays on white, where a copy flattened onto white (a JPEG export) has it too."""
+    data = encode(_glyph((30, 30, 90, 255)), "PNG")
+    default = np.asarray(images.decode("g.png", data, 96).image)
+    shown = np.asarray(images.decode("g.png", data, 96, transparency=images.VISIBLE).image)
+    assert np.array_equal(default, shown)

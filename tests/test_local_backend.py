@@ -127,12 +127,36 @@ def test_recolour_of_flat_tone_is_not_a_copy(backend: LocalBackend) -> None:
 
 def test_flat_and_tiny_images_do_not_break(backend: LocalBackend) -> None:
     flat = Image.new("RGB", (64, 40), (250, 240, 120))
-    flat_hue = _hue_rotate(flat, 60)
     tiny = _scene(5).resize((6, 5))
-    vec = _vectors(backend, [flat, flat_hue, tiny])
+    vec = _vectors(backend, [flat, tiny])
+    assert np.isfinite(backend.similarity(vec, vec)).all()
+
+
+def test_flat_colours_match_only_their_own_colour(backend: LocalBackend) -> None:
+    """Without structure the colour is the picture: a pale-blue background exported twice
+    matches, a red and a yellow square (or a hue rotation of a flat tone) do not."""
+    pale = Image.new("RGB", (640, 360), (200, 225, 245))
+    same_again = _jpeg(pale.resize((320, 180)), 70)
+    red, yellow = Image.new("RGB", (200, 200), (220, 30, 30)), Image.new("RGB", (200, 200), (240, 220, 20))
+    vec = _vectors(backend, [pale, same_again, red, yellow, _hue_rotate(pale, 60)])
     s = backend.similarity(vec, vec)
-    assert np.isfinite(s).all()
-    assert s[0, 1] >= backend.default_threshold  # a hue rotation keeps brightness
+    assert s[0, 1] >= backend.default_threshold
+    assert s[2, 3] < backend.default_threshold
+    assert s[0, 4] < backend.default_threshold
+
+
+def _gradient(start: tuple[int, int, int], end: tuple[int, int, int]) -> Image.Image:
+    t = np.linspace(0.0, 1.0, 480)[None, :, None]
+    row = np.array(start, float) * (1 - t) + np.array(end, float) * t
+    return Image.fromarray(np.repeat(row, 270, axis=0).astype(np.uint8), "RGB")
+
+
+def test_gradients_of_other_colours_do_not_match(backend: LocalBackend) -> None:
+    blue = _gradient((20, 40, 120), (120, 180, 250))
+    vec = _vectors(backend, [blue, _jpeg(blue, 60), _gradient((120, 20, 40), (250, 200, 120))])
+    s = backend.similarity(vec, vec)
+    assert s[0, 1] >= backend.default_threshold
+    assert s[0, 2] < backend.default_threshold
 
 
 def test_many_against_many_equals_one_by_one(backend: LocalBackend) -> None:
@@ -239,3 +263,22 @@ def test_column_blocks_do_not_change_scores(backend: LocalBackend, monkeypatch: 
         keep = expected >= (floor or -1.0)
         assert np.abs(blocked[keep] - expected[keep]).max() <= 1e-6
         assert np.array_equal(blocked >= 0.76, expected >= 0.76)
+
+
+def test_fast_paths_equal_the_plain_reference(backend: LocalBackend) -> None:
+    """Dense scoring (audit and hook paths) and per-pair scoring give `pair_score`'s values."""
+    from dupgate_hook.backends import local_reference
+
+    base = [_scene(s) for s in (60, 61, 62)]
+    pictures = [*base, *(EDITS[e](base[0]) for e in sorted(EDITS)), _hue_rotate(base[1], 120),
+                Image.new("RGB", (64, 40), (250, 240, 120)), Image.new("RGB", (90, 60), (20, 30, 200)),
+                _gradient((20, 40, 120), (120, 180, 250)), Image.new("RGB", (40, 40)),
+                _scene(5).resize((6, 5))]
+    vec = _vectors(backend, pictures)
+    n = len(vec)
+    expected = np.array([[local_reference.pair_score(vec[i], vec[j]) for j in range(n)] for i in range(n)])
+    assert np.allclose(backend.similarity(vec, vec), expected, atol=2e-4)
+    assert np.allclose(backend.similarity(vec[:2], vec), expected[:2], atol=2e-4)  # few probes: kernels
+    first, second = np.triu_indices(n, 1)
+    assert np.allclose(backend.pair_scores(vec, first, second), expected[first, second], atol=2e-4)
+    assert expected.max() <= 1.0 and (expected[0, 3:3 + len(EDITS)] >= backend.default_threshold).all()

@@ -42,8 +42,8 @@ class Backend(Protocol):
     """An embedding backend.
 
     `embed` gets RGB images already decoded and normalised by `dupgate_hook.images` (EXIF
-    rotation applied, alpha composited, longest side at most `input_side`) and returns a
-    float32 array of shape (len(images), dimensions) whose rows are L2-normalised.
+    rotation applied, alpha composited as `transparency` asks, longest side at most
+    `input_side`) and returns a float32 array of shape (len(images), dimensions) whose rows are L2-normalised.
     `similarity` turns two such arrays into an (n, m) matrix of scores where higher means
     more alike and 1.0 means identical; it is what the threshold is compared with. With
     `floor`, only scores at or above it need be exact (lower ones may come back lower), so
@@ -60,6 +60,7 @@ class Backend(Protocol):
     model: str
     dimensions: int
     input_side: int
+    transparency: str  # images.WHITE or images.VISIBLE
     batch_size: int
     default_threshold: float
 

@@ -54,6 +54,7 @@ class GeminiBackend(CosineScores):
     input_side = 768
     # The API takes at most 100 requests (one per image) in one batchEmbedContents call.
     batch_size = 100
+    transparency = "white"  # images.WHITE: what a model trained on flattened pictures expects
     # An estimate, not measured against the live model: a semantic embedding scores copies
     # of one picture near 1 but different photos of one subject high too, so it sits above
     # the local backend's 0.9. `dupgate calibrate` finds the right value for a repo.

@@ -1,16 +1,20 @@
 """The offline default backend: multi-view brightness maps compared under several framings.
 
-v3 ("mv3"; v2 differed only in not damping saturation in the dark). A perceptual hash
-compares one global thumbnail and so misses crops, recolours and overlays. This backend
-stores, per image, small brightness maps (whole frame, centred square) and coarse
-saturation, 613 float16 values (about 1.2 KB), and scores a pair as the best of: whole frame
-vs whole frame, any of 25 "75% windows" of one vs the whole other, and the centred square of
-one vs the other's whole frame or windows. The maths, and why each piece is there, lives in
+v4 ("mv4"; mv3 had no colour and composited every transparent image on white). A
+perceptual hash compares one global thumbnail and so misses crops, recolours and overlays.
+This backend stores, per image, small brightness maps (whole frame, centred square), coarse
+saturation and the mean colour of 8 horizontal bands, 637 float16 values (about 1.3 KB), and
+scores a pair as the best of: whole frame vs whole frame, any of 25 "75% windows" of one vs
+the whole other, and the centred square of one vs the other's whole frame or windows; then,
+where the pictures hold little structure (flat colours, blank, smooth gradients), colour must
+agree too (`local_features.colour_agreement`). Transparent art is shown on black when white
+would hide it (`images.VISIBLE`). The maths, and why each piece is there, lives in
 `local_features`; this module is the `Backend` wrapper and the search for the best framing.
 
 The score is not plain cosine: it lies in [-1, 1], is 1.0 for identical images and is what
 the threshold is compared with. On the public benchmark (benchmarks/README.md) a threshold
-of 0.76 gave gate precision 0.99 (F1 0.90, AP 0.97).
+of 0.76 gave gate precision 0.99 (F1 0.91, AP 0.96); on the development sets with hard
+negatives (benchmarks/datasets) it is far from precise enough (docs/precision.md).
 
 Speed. The four whole-map framings are cheap and are scored exactly for every pair. The
 window framings are 200 band comparisons per pair and direction; their cosines come from
@@ -201,10 +205,14 @@ class LocalBackend:
     """Offline near-duplicate descriptor; see the module docstring."""
 
     name = "local"
-    model = "mv3"
+    # The descriptor's id. Changing it re-embeds every repository: vectors of another model are
+    # never compared, and the hook asks users to run `dupgate update`. mv4 = mv3 + mean colour,
+    # required to agree where structure is scarce, and transparent art shown (see images.VISIBLE).
+    model = "mv4"
     dimensions = lf.DIMENSIONS
     input_side = 256
     batch_size = 64
+    transparency = "visible"  # images.VISIBLE: a transparent image's shape is its picture
     default_threshold = 0.76
 
     def __init__(self, settings: BackendSettings) -> None:
@@ -275,5 +283,7 @@ def _scores(a: np.ndarray, b: np.ndarray, floor: float | None, threads: int) -> 
     else:
         _raise_by_windows(_Windows.of(pb, explicit=n > _KERNEL_LIMIT), _Maps.of(pa), best.T, low,
                           threads)
+    # Only lowers scores, so pairs the floor let through are still scored exactly.
+    best *= lf.colour_agreement(pa.rgb[:, None], pa.detail[:, None], pb.rgb[None], pb.detail[None])
     clipped: np.ndarray = np.clip(best, -1.0, 1.0)
     return clipped

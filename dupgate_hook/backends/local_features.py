@@ -17,6 +17,8 @@ band is dropped, so a banner or a caption over part of the picture does not sink
 and two unrelated pictures that merely share a banner do not match. Each band comparison is
 weighted by how well the bands' mean brightness and saturation agree, which separates the
 same texture printed in a different tone (a recolour keeps brightness and saturation).
+Pictures with (almost) no structure, whose maps agree with anything flat, must also agree in
+colour (`colour_agreement`, from the mean colour of 8 horizontal bands).
 
 A "window" of a stored image is a 12x12 sub-block of its 16x16 map, so no resampling is
 needed at compare time. Its band statistics come from box sums over the raw map, and its
@@ -46,8 +48,10 @@ SGRID = 8  # saturation map side (only band means of saturation are ever used)
 
 # Layout of a stored vector (before L2 normalisation). The marker recovers the scale the
 # normalisation applied, so brightness and saturation keep absolute units in [0, 1].
+COLOUR_BANDS = 8  # horizontal bands whose mean colour is kept (see `colour_agreement`)
+COLOUR_KEPT = 6  # the best-agreeing bands that count: a banner or caption may cover the rest
 _LAYOUT = (("marker", 1), ("f16", GRID * GRID), ("f12", WIN * WIN), ("sq", WIN * WIN),
-           ("s8", SGRID * SGRID), ("sqs", BANDS))
+           ("s8", SGRID * SGRID), ("sqs", BANDS), ("rgb", COLOUR_BANDS * 3))
 DIMENSIONS = sum(size for _, size in _LAYOUT)
 
 DARK = 0.25  # brightness below which saturation is damped (colour there is mostly noise)
@@ -56,6 +60,11 @@ TONE_DEADZONE = 0.05  # brightness/saturation differences an edit may cause for 
 TONE_SCALE = 0.10  # beyond the dead zone, the agreement falls off on this scale
 CELLS = ROWS * WIN  # cells in one band of a 12x12 map or window
 EPS = CELLS * FLAT_RMS**2  # flatness term of such a band (see `_band_unit`)
+# Colour evidence (see `colour_agreement`). Chosen on the generated hard negatives (flat
+# colours, gradients, blank and near-blank pictures) and the public set's faint paper textures.
+DETAIL_FULL = 0.001  # detail (rms of f16 minus its 3x3 mean) from which structure alone decides
+COLOUR_DEADZONE = 0.04  # mean-colour distance (0..1 RGB) that re-encoding and resizing cause
+COLOUR_SCALE = 0.06  # beyond the dead zone, colour agreement falls off on this scale
 
 
 def describe(img: Image.Image) -> np.ndarray:
@@ -85,6 +94,7 @@ def describe(img: Image.Image) -> np.ndarray:
         box(v_img, (WIN, WIN), square),
         box(s_img, (SGRID, SGRID)),
         box(s_img, (1, BANDS), square),
+        box(img.convert("RGB"), (1, COLOUR_BANDS)) / 255.0,
     ]
     return np.concatenate(parts)
 
@@ -113,6 +123,8 @@ class Parts:
     sq: Bands
     full: Bands  # bands of f16
     s8: np.ndarray  # (n, 8, 8)
+    rgb: np.ndarray  # (n, COLOUR_BANDS, 3) mean colour of each horizontal band, 0..1
+    detail: np.ndarray  # (n,) see `detail`
 
 
 @dataclass(frozen=True)
@@ -163,19 +175,26 @@ def _band_unit(maps: np.ndarray, sat: np.ndarray) -> Bands:
     return Bands(unit.reshape(*lead, d + 1), mean.reshape(lead), sat.astype(np.float32))
 
 
-def unpack(vectors: np.ndarray) -> Parts:
-    """Stored (possibly float16, L2-normalised) vectors back into maps in 0..1 units."""
+def raw_fields(vectors: np.ndarray) -> dict[str, np.ndarray]:
+    """The raw fields of stored (possibly float16, L2-normalised) vectors, in 0..1 units."""
     n = len(vectors)
     marker = vectors[:, :1].astype(np.float32)
     scale = np.where(np.abs(marker) > 1e-6, marker, np.float32(1.0))
-    fields: dict[str, np.ndarray] = {}
+    out: dict[str, np.ndarray] = {}
     start = 0
     for name, size in _LAYOUT:  # each field widened into a contiguous array of its own
         field = np.empty((n, size), np.float32)
         field[...] = vectors[:, start:start + size]
         field /= scale
-        fields[name] = field
+        out[name] = field
         start += size
+    return out
+
+
+def unpack(vectors: np.ndarray) -> Parts:
+    """Stored (possibly float16, L2-normalised) vectors back into maps in 0..1 units."""
+    n = len(vectors)
+    fields = raw_fields(vectors)
     f16 = fields["f16"].reshape(n, GRID, GRID)
     s8 = fields["s8"].reshape(n, SGRID, SGRID)
     s_rows = s8.reshape(n, BANDS, -1).mean(axis=-1)  # full-frame bands of saturation
@@ -185,7 +204,43 @@ def unpack(vectors: np.ndarray) -> Parts:
         sq=_band_unit(fields["sq"].reshape(n, WIN, WIN), fields["sqs"]),
         full=_band_unit(f16, s_rows),
         s8=s8,
+        rgb=fields["rgb"].reshape(n, COLOUR_BANDS, 3),
+        detail=detail(f16),
     )
+
+
+def detail(f16: np.ndarray) -> np.ndarray:
+    """How much structure (n, 16, 16) maps hold: rms of each inner cell minus its 3x3 mean.
+
+    Flat colours, blank pictures and smooth gradients have (almost) none (a linear ramp has
+    exactly none: inner cells only, no padding), and their maps agree with each other's
+    whatever they show: for them, colour has to agree too.
+    """
+    inner = GRID - 2
+    local_mean = sum(f16[:, i:i + inner, j:j + inner] for i in range(3) for j in range(3)) / 9.0
+    residual = f16[:, 1:-1, 1:-1] - local_mean
+    rms: np.ndarray = np.sqrt(np.mean(np.square(residual), axis=(1, 2)))
+    return rms.astype(np.float32)
+
+
+def colour_agreement(rgb_a: np.ndarray, detail_a: np.ndarray, rgb_b: np.ndarray,
+                     detail_b: np.ndarray) -> np.ndarray:
+    """Factor in [0, 1] on a pair's score: how far colour must agree, given their structure.
+
+    A recolour is a near-duplicate only because its structure survives; with little structure
+    (the less detailed of the two decides) the colour *is* the picture, so a red and a yellow
+    square do not match while a pale-blue background exported twice does. Colour is compared
+    band by band (rows of the frame), the worst-agreeing bands left out, so a banner does not
+    count as a change of colour. Arguments broadcast: (n, 1, BANDS, 3)/(n, 1) against
+    (1, m, BANDS, 3)/(1, m) gives (n, m); aligned (p, BANDS, 3)/(p,) give (p,).
+    """
+    per_band = np.sqrt(np.sum(np.square(rgb_a - rgb_b), axis=-1))
+    kept = np.partition(per_band, COLOUR_KEPT - 1, axis=-1)[..., :COLOUR_KEPT]
+    excess = np.maximum(kept.mean(axis=-1) - COLOUR_DEADZONE, 0.0) / COLOUR_SCALE
+    agreement = np.exp(-np.square(excess))
+    need = np.clip(1.0 - np.minimum(detail_a, detail_b) / DETAIL_FULL, 0.0, 1.0)
+    factor: np.ndarray = (agreement ** need).astype(np.float32)
+    return factor
 
 
 def _interval_weights(lo: np.ndarray, hi: np.ndarray, cells: int, side: float) -> np.ndarray:

@@ -38,6 +38,8 @@ class _Prepared:
     maps_value: np.ndarray  # (n, BANDS, 2)
     maps_sat: np.ndarray
     full: lf.Bands
+    rgb: np.ndarray  # (n, COLOUR_BANDS, 3), see `lf.colour_agreement`
+    detail: np.ndarray  # (n,)
 
     @classmethod
     def of(cls, vectors: np.ndarray) -> _Prepared:
@@ -48,6 +50,8 @@ class _Prepared:
         full_unit = np.empty((n, lf.BANDS, lf.GRID * lf.GRID // lf.BANDS + 1), np.float32)
         full_value = np.empty((n, lf.BANDS), np.float32)
         full_sat = np.empty((n, lf.BANDS), np.float32)
+        rgb = np.empty((n, lf.COLOUR_BANDS, 3), np.float32)
+        detail = np.empty(n, np.float32)
         for s in range(0, n, 4096):
             p = lf.unpack(vectors[s : s + 4096])
             rows = slice(s, s + len(p.f16))
@@ -56,7 +60,8 @@ class _Prepared:
                 value[rows, :, t] = bands.value
                 sat[rows, :, t] = bands.sat
             full_unit[rows], full_value[rows], full_sat[rows] = p.full.unit, p.full.value, p.full.sat
-        return cls(maps, value, sat, lf.Bands(full_unit, full_value, full_sat))
+            rgb[rows], detail[rows] = p.rgb, p.detail
+        return cls(maps, value, sat, lf.Bands(full_unit, full_value, full_sat), rgb, detail)
 
 
 def _one_against_many(x: lf.Bands, y: lf.Bands) -> np.ndarray:
@@ -140,7 +145,10 @@ def pair_scores(vectors: np.ndarray, first: np.ndarray, second: np.ndarray,
     # Back to the caller's order; a pair's score is the better of its two directions.
     back = np.empty(2 * count, np.float32)
     back[order] = directed
-    scores: np.ndarray = np.clip(np.maximum(back[:count], back[count:]), -1.0, 1.0)
+    best = np.maximum(back[:count], back[count:])
+    best *= lf.colour_agreement(prep.rgb[first], prep.detail[first], prep.rgb[second],
+                                prep.detail[second])
+    scores: np.ndarray = np.clip(best, -1.0, 1.0)
     return scores
 
 

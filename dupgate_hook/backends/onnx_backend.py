@@ -45,6 +45,7 @@ class OnnxBackend(CosineScores):
 
     name = "onnx"
     batch_size = 16
+    transparency = "white"  # images.WHITE: what a model trained on flattened pictures expects
     # CNN features after ReLU/swish are mostly positive, so unrelated images score well
     # above 0 (0.3-0.7). With EfficientNet-Lite0 on the public benchmark, 0.85 gave gate
     # precision 0.976 (best pair F1 sat at 0.80): a gate should rather miss than cry wolf.
