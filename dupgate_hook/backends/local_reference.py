@@ -31,7 +31,7 @@ def _band_means(grid: np.ndarray) -> list[float]:
 def _framing(units_a: list[np.ndarray], tone_a: list[tuple[float, float]],
              units_b: list[np.ndarray], tone_b: list[tuple[float, float]]) -> float:
     """One framing: per band cosine times tone agreement, the worst band left out."""
-    per_band = [float(ua @ ub) * float(lf.tone(np.float64(va - vb), np.float64(sa - sb)))
+    per_band = [float(ua @ ub) * float(lf.tone(np.array(va - vb), np.array(sa - sb)))
                 for ua, ub, (va, sa), (vb, sb) in zip(units_a, units_b, tone_a, tone_b, strict=True)]
     return (sum(per_band) - min(per_band)) / (len(per_band) - 1)
 
