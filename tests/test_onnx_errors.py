@@ -187,5 +187,5 @@ def test_a_size_a_short_side_model_cannot_run(onnx_repo: Path, capsys: pytest.Ca
     conv_model(onnx_repo / "m.onnx", side="S", head="dense")
     configure(onnx_repo, "model_path: m.onnx\nresize: short_side\ninput_size: 32\n")
     err = one_error(capsys)
-    assert "model_path: m.onnx: running the model on 32x43 images failed (" in err
+    assert "model_path: m.onnx: running the model on 32x42 images failed (" in err
     assert "check input_size and resize" in err

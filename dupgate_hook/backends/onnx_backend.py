@@ -277,11 +277,14 @@ class OnnxBackend(CosineScores):
 
 def short_side_size(width: int, height: int, side: int) -> tuple[int, int]:
     """(width, height) with the short side at `side` and the aspect kept, the long side at most
-    LONG_SIDE_CAP * side (a longer panorama gets a short side below `side` instead)."""
+    LONG_SIDE_CAP * side (a longer panorama gets a short side below `side` instead).
+
+    Rounded down, as torchvision's Resize(side) does, so SSCD-style models see what they did.
+    """
     cap = LONG_SIDE_CAP * side
     short, long = min(width, height), max(width, height)
     if long * side <= cap * short:
-        new_short, new_long = side, max(side, round(long * side / short))
+        new_short, new_long = side, long * side // short
     else:
-        new_short, new_long = max(1, round(short * cap / long)), cap
+        new_short, new_long = max(1, short * cap // long), cap
     return (new_short, new_long) if width <= height else (new_long, new_short)
