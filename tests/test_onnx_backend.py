@@ -235,6 +235,8 @@ def test_short_side_is_n_the_aspect_kept_and_the_long_side_capped(tmp_path: Path
         (20, 30): (3, 96, 64),  # small pictures are scaled up
     }
     assert short_side_size(256, 64, 64) == (256, 64) and short_side_size(64, 257, 64) == (63, 256)
+    with pytest.raises(DupgateError, match=r"^input_size: with resize: short_side it is one side .*48x64$"):
+        backend(tmp_path / "sscd.onnx", resize="short_side", input_size=(48, 64))
 
 
 @pytest.mark.parametrize(("layout", "batch"), [("nchw", 1), ("nhwc", "N")])
