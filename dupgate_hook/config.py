@@ -14,6 +14,7 @@ from dupgate_hook.images import DEFAULT_MAX_PIXELS
 
 CONFIG_NAME = ".dupgate.yaml"
 ON_ERROR_CHOICES = ("block", "warn")
+RESIZE_CHOICES = ("crop", "stretch", "short_side")  # onnx; short_side: input_size is the short side
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,11 @@ def parse_config(text: str) -> Config:
             f"{CONFIG_NAME}: unknown key {unknown[0]!r} (known keys: {', '.join(sorted(_FIELDS))})"
         )
     values = {key: _FIELDS[key](key, value) for key, value in data.items()}
+    if values.get("resize") == "short_side" and isinstance(data.get("input_size"), list):
+        raise DupgateError(
+            f"{CONFIG_NAME}: input_size must be one side in pixels (the short side) with "
+            f"resize: short_side, not {data['input_size']!r}"
+        )
     backend = BackendSettings(
         name=values.get("backend", "local"),
         model=values.get("model"),
@@ -231,6 +237,6 @@ _FIELDS: dict[str, Any] = {
     "mean": lambda k, v: _triple(k, v, -math.inf),
     "std": lambda k, v: _triple(k, v, 1e-9),
     "channel_order": lambda k, v: _choice(k, v, ("rgb", "bgr")),
-    "resize": lambda k, v: _choice(k, v, ("crop", "stretch")),
+    "resize": lambda k, v: _choice(k, v, RESIZE_CHOICES),
     "output_name": _string,
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import sys
 import tomllib
@@ -16,10 +17,10 @@ from PIL import Image
 from conftest import PROJECT, picture
 from dupgate_hook.backends import get_backend
 from dupgate_hook.backends.base import BackendSettings, space_id
-from dupgate_hook.backends.onnx_backend import IMAGENET_MEAN, IMAGENET_STD, OnnxBackend
+from dupgate_hook.backends.onnx_backend import IMAGENET_MEAN, IMAGENET_STD, OnnxBackend, short_side_size
 from dupgate_hook.backends.onnx_model import FACTS_FILE
 from dupgate_hook.errors import DupgateError
-from onnx_models import conv_model, two_output_model
+from onnx_models import conv_model, size_echo_model, sscd_like_model, two_output_model
 
 
 def backend(path: Path, cache: Path | None = None, **settings: object) -> OnnxBackend:
@@ -200,3 +201,108 @@ def test_importing_the_backend_does_not_import_onnxruntime(tmp_path: Path) -> No
     )
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "False"
+
+
+# Copy-detection models (SSCD's signature): any height and width, resize short_side, uint8 inputs.
+
+SHORT_64: dict[str, object] = {"resize": "short_side", "input_size": (64, 64)}
+ASPECTS = [(320, 240), (240, 320), (500, 120), (300, 300), (180, 120), (1200, 300)]
+
+
+def test_short_side_near_duplicates_of_any_aspect_score_higher(tmp_path: Path) -> None:
+    b = backend(sscd_like_model(tmp_path / "sscd.onnx"), **SHORT_64)
+    assert (b.facts.dynamic_size, b.facts.dtype, b.facts.batch, b.dimensions) == (True, "float32", 1, 256)
+    assert b.input_side == 256  # decoded up to the long-side cap, 4 short sides
+    originals = [picture(i, ASPECTS[i % len(ASPECTS)]) for i in range(12)]
+    copies = [jpeg_copy(img, (img.width * 2 // 3, img.height * 2 // 3)) for img in originals]
+    v = b.embed(originals)
+    assert v.shape == (12, 256) and np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    scores = b.similarity(v, b.embed(copies))
+    near, distinct = np.diag(scores), scores[~np.eye(12, dtype=bool)]
+    assert near.min() > 0.95 > distinct.max(), (near.min(), distinct.max())
+
+
+def test_short_side_is_n_the_aspect_kept_and_the_long_side_capped(tmp_path: Path) -> None:
+    b = backend(sscd_like_model(tmp_path / "sscd.onnx"), **SHORT_64)
+    shapes = {size: b.prepare(picture(1, size)).shape for size in [*ASPECTS, (20, 30)]}
+    assert shapes == {
+        (320, 240): (3, 64, 85),
+        (240, 320): (3, 85, 64),
+        (500, 120): (3, 61, 256),  # 4.2:1, longer than the cap: long side 4 x 64, short below 64
+        (300, 300): (3, 64, 64),
+        (180, 120): (3, 64, 96),
+        (1200, 300): (3, 64, 256),  # 4:1, at the cap
+        (20, 30): (3, 96, 64),  # small pictures are scaled up
+    }
+    assert short_side_size(256, 64, 64) == (256, 64) and short_side_size(64, 257, 64) == (63, 256)
+    with pytest.raises(DupgateError, match=r"^input_size: with resize: short_side it is one side .*48x64$"):
+        backend(tmp_path / "sscd.onnx", resize="short_side", input_size=(48, 64))
+
+
+@pytest.mark.parametrize(("layout", "batch"), [("nchw", 1), ("nhwc", "N")])
+def test_the_model_runs_at_each_pictures_own_size(tmp_path: Path, layout: str, batch: int | str) -> None:
+    """A model that returns the height and width it was fed; mixed sizes keep their rows."""
+    model = size_echo_model(tmp_path / "echo.onnx", layout=layout, batch=batch)
+    b = backend(model, resize="short_side", input_size=(48, 48))
+    sizes = [(320, 240), (240, 320), (320, 240), (1000, 100), (48, 48), (321, 240)]
+    v = b.embed([picture(i, size) for i, size in enumerate(sizes)])
+    fed = np.round(v[:, :2] / v[:, 2:]).astype(int).tolist()
+    assert fed == [[48, 64], [64, 48], [48, 64], [19, 192], [48, 48], [48, 64]]
+
+
+def test_uint8_nhwc_models_get_raw_pixels(tmp_path: Path) -> None:
+    images = [picture(i, ASPECTS[i]) for i in range(4)]
+    floats = backend(sscd_like_model(tmp_path / "f.onnx", seed=3), **SHORT_64)
+    raw = backend(sscd_like_model(tmp_path / "u8.onnx", seed=3, uint8_nhwc=True), **SHORT_64)
+    assert (raw.facts.dtype, raw.facts.layout, raw.facts.dynamic_size) == ("uint8", "nhwc", True)
+    fed = raw.prepare(images[0])
+    assert fed.dtype == np.uint8 and fed.shape == (64, 85, 3)
+    np.testing.assert_array_equal(fed, np.asarray(images[0].resize((85, 64), Image.Resampling.BILINEAR)))
+    # the uint8 graph normalises by ImageNet mean/std itself: same vectors as the float model's
+    np.testing.assert_allclose(raw.embed(images), floats.embed(images), atol=1e-5)
+    bgr = backend(tmp_path / "u8.onnx", **SHORT_64, channel_order="bgr")
+    np.testing.assert_array_equal(bgr.prepare(images[0]), fed[..., ::-1])
+
+
+def test_uint8_fixed_size_models_crop_as_before(tmp_path: Path) -> None:
+    model = sscd_like_model(tmp_path / "u8.onnx", uint8_nhwc=True)
+    b = backend(model, input_size=(32, 32))
+    assert b.prepare(picture(1)).shape == (32, 32, 3) and b.prepare(picture(1)).dtype == np.uint8
+    assert b.embed([picture(1), picture(2)]).shape == (2, 256)
+
+
+def test_space_ids_follow_the_new_facts_and_old_ids_stay(tmp_path: Path) -> None:
+    model = sscd_like_model(tmp_path / "sscd.onnx")
+    short = backend(model, **SHORT_64)
+    assert short.model != backend(model, resize="crop", input_size=(64, 64)).model
+    assert short.model != backend(model, resize="short_side", input_size=(96, 96)).model
+    # the new facts are hashed into the id; a setup that worked before keeps its space's name
+    # (the same hash as before this change: no forced rebuild on upgrade)
+    def ends_with_hash_of(b: OnnxBackend, parts: list[object]) -> bool:
+        return b.model.endswith("-" + hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:6])
+
+    mean, std = ([round(float(np.float32(v)), 6) for v in vs] for vs in (IMAGENET_MEAN, IMAGENET_STD))
+    old = [32, 32, mean, std, "rgb", "crop", "features"]
+    assert ends_with_hash_of(backend(conv_model(tmp_path / "m.onnx")), old)
+    u8 = backend(sscd_like_model(tmp_path / "u8.onnx", uint8_nhwc=True), input_size=(32, 32))
+    assert ends_with_hash_of(u8, [*old[:6], "embeddings", ["uint8", True, 4]])
+    assert ends_with_hash_of(short, [64, 64, *old[2:5], "short_side", "embeddings", ["float32", True, 4]])
+
+
+def test_new_facts_are_cached_and_checked_from_the_cache(tmp_path: Path) -> None:
+    model = sscd_like_model(tmp_path / "u8.onnx", uint8_nhwc=True)
+    cache = tmp_path / "cache"
+    first = backend(model, cache, **SHORT_64)
+    again = backend(model, cache, **SHORT_64)
+    assert again._session is None and again.facts == first.facts
+    assert (again.facts.dtype, again.facts.dynamic_size) == ("uint8", True)
+    with pytest.raises(DupgateError, match=r"^mean: .*u8.onnx's input 'image' takes tensor\(uint8\)"):
+        backend(model, cache, **SHORT_64, mean=(0.0, 0.0, 0.0))
+    fixed = conv_model(tmp_path / "fixed.onnx")
+    backend(fixed, cache)  # cached as a fixed 32x32 model...
+    with pytest.raises(DupgateError, match=r"^resize: short_side feeds pictures of any size"):
+        backend(fixed, cache, resize="short_side", input_size=(32, 32))  # ...still refused from the cache
+    data = json.loads((cache / FACTS_FILE).read_text())
+    data["version"] = 1  # a cache written before dtype/dynamic_size existed is not trusted
+    (cache / FACTS_FILE).write_text(json.dumps(data))
+    assert backend(model, cache, **SHORT_64)._session is not None

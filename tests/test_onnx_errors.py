@@ -10,7 +10,7 @@ from onnx import TensorProto
 
 from conftest import git, picture, save
 from dupgate_hook.cli import main
-from onnx_models import conv_model, odd_input_model, two_input_model
+from onnx_models import conv_model, odd_input_model, sscd_like_model, two_input_model
 
 
 def one_error(capsys: pytest.CaptureFixture[str], *args: str) -> str:
@@ -85,9 +85,10 @@ def test_wrong_input_shape(
 
 
 def test_wrong_input_type_and_count(onnx_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    odd_input_model(onnx_repo / "m.onnx", ["N", 3, 32, 32], TensorProto.UINT8)
+    odd_input_model(onnx_repo / "m.onnx", ["N", 3, 32, 32], TensorProto.DOUBLE)  # uint8 is fed now
     configure(onnx_repo, "model_path: m.onnx\n")
-    assert "model_path: m.onnx: input 'x' takes tensor(uint8)" in one_error(capsys)
+    err = one_error(capsys)
+    assert "model_path: m.onnx: input 'x' takes tensor(double); dupgate feeds tensor(float), " in err
     two_input_model(onnx_repo / "m.onnx")
     assert "model_path: m.onnx takes 2 inputs ('a', 'b')" in one_error(capsys)
 
@@ -139,7 +140,7 @@ def test_missing_onnxruntime_names_the_extra(
         ("mean: [1, 2, x]", "mean must be 3 numbers in 0..255 pixel units"),
         ("std: [58, 0, 57]", "std must be 3 positive numbers"),
         ("channel_order: rgba", "channel_order must be one of rgb, bgr, not 'rgba'"),
-        ("resize: fit", "resize must be one of crop, stretch, not 'fit'"),
+        ("resize: fit", "resize must be one of crop, stretch, short_side, not 'fit'"),
         ("input_size: 0", "input_size must be between 8 and 4096, not 0"),
         ("input_size: [224, 224, 3]", "input_size must be a side in pixels or [height, width]"),
         ("output_name: ''", "output_name must be a non-empty string"),
@@ -152,3 +153,39 @@ def test_bad_settings_name_the_key(
     conv_model(onnx_repo / "m.onnx")
     configure(onnx_repo, ("model_path: m.onnx\n" if not line.startswith("model_path") else "") + line + "\n")
     assert f".dupgate.yaml: {expected}" in one_error(capsys)
+
+
+def test_short_side_on_a_fixed_size_model(onnx_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conv_model(onnx_repo / "m.onnx", side=32)
+    configure(onnx_repo, "model_path: m.onnx\n")
+    assert main(["audit"]) == 0  # the facts are now cached as those of a fixed 32x32 model
+    capsys.readouterr()
+    configure(onnx_repo, "model_path: m.onnx\nresize: short_side\n")
+    err = one_error(capsys)
+    assert "resize: short_side feeds pictures of any size, but m.onnx's input 'image' fixes its height" in err
+    assert "use resize: crop or stretch" in err
+
+
+def test_short_side_takes_one_side(onnx_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sscd_like_model(onnx_repo / "m.onnx")
+    configure(onnx_repo, "model_path: m.onnx\nresize: short_side\ninput_size: [288, 384]\n")
+    expected = "input_size must be one side in pixels (the short side) with resize: short_side, not [288,"
+    assert f".dupgate.yaml: {expected}" in one_error(capsys)
+
+
+@pytest.mark.parametrize("key", ["mean", "std"])
+def test_mean_or_std_for_a_uint8_model(onnx_repo: Path, capsys: pytest.CaptureFixture[str], key: str) -> None:
+    sscd_like_model(onnx_repo / "m.onnx", uint8_nhwc=True)
+    configure(onnx_repo, f"model_path: m.onnx\nresize: short_side\n{key}: [1, 2, 3]\n")
+    err = one_error(capsys)
+    assert f"{key}: m.onnx's input 'image' takes tensor(uint8), raw 0..255 pixels" in err
+    assert f"dupgate applies no mean/std; remove {key}" in err
+
+
+def test_a_size_a_short_side_model_cannot_run(onnx_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Declares any size but runs at 32x32 only: the probe passes, a 4:3 picture does not."""
+    conv_model(onnx_repo / "m.onnx", side="S", head="dense")
+    configure(onnx_repo, "model_path: m.onnx\nresize: short_side\ninput_size: 32\n")
+    err = one_error(capsys)
+    assert "model_path: m.onnx: running the model on 32x42 images failed (" in err
+    assert "check input_size and resize" in err

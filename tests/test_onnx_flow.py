@@ -15,7 +15,7 @@ import pytest
 from conftest import Hook, git, hook_exit, picture, save, stage_and_record
 from dupgate_hook.backends.onnx_model import FACTS_FILE
 from dupgate_hook.cli import main
-from onnx_models import conv_model
+from onnx_models import conv_model, sscd_like_model
 
 CONFIG = "backend: onnx\nmodel_path: models/tiny.onnx\n"
 
@@ -126,3 +126,78 @@ def test_the_local_backend_never_imports_onnxruntime(repo: Path) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True)
     assert proc.stdout.splitlines()[-1] == "3 False", proc.stdout + proc.stderr
+
+
+# A copy-detection model of SSCD's signature: any height and width, fed with its aspect kept.
+SSCD_CONFIG = (
+    "backend: onnx\nmodel_path: models/sscd.onnx\nresize: short_side\ninput_size: 64\nthreshold: 0.93\n"
+)
+
+
+@pytest.fixture
+def sscd_repo(repo: Path) -> Path:
+    sscd_like_model(repo / "models" / "sscd.onnx")
+    (repo / ".dupgate.yaml").write_text(SSCD_CONFIG)
+    git(repo, "add", ".dupgate.yaml", "models")
+    git(repo, "commit", "-qm", "model")
+    return repo
+
+
+def test_short_side_flow_through_pre_commit_try_repo(
+    sscd_repo: Path, hook_repo: tuple[Path, str], hook_env: dict[str, str]
+) -> None:
+    repo = sscd_repo
+    hook = Hook(hook_repo, hook_env, repo, hook_id="dupgate-onnx")
+    sizes = [(320, 240), (240, 320), (500, 120)]  # landscape, portrait, a panorama past the cap
+    names = [f"p{i}.png" for i in range(len(sizes))]
+    for i, size in enumerate(sizes):
+        save(picture(700 + i, size), repo / names[i])
+    git(repo, "add", ".")
+    first = hook.try_repo("--files", *names)  # builds a fresh env with onnxruntime
+    assert "exit code: 3" in first.stdout, first.stdout + first.stderr
+    [space] = space_folders(repo)
+    assert space.startswith("onnx-") and space.endswith("-256")
+    git(repo, "add", ".dupgate")
+    assert hook_exit(hook.run("--files", *names)) == 0
+    save(picture(701, (240, 320)).resize((180, 240)), repo / "p1-small.jpg", quality=70)
+    save(picture(800, (400, 200)), repo / "other.png")
+    git(repo, "add", "p1-small.jpg", "other.png")
+    blocked = hook.run("--files", "p1-small.jpg", "other.png")
+    assert hook_exit(blocked) == 1, blocked.stdout + blocked.stderr
+    assert "p1-small.jpg  <->  p1.png" in blocked.stdout and "other.png  <->" not in blocked.stdout
+
+
+def test_uint8_nhwc_model_through_pre_commit(
+    repo: Path, hook_repo: tuple[Path, str], hook_env: dict[str, str]
+) -> None:
+    sscd_like_model(repo / "models" / "sscd.onnx", uint8_nhwc=True)
+    (repo / ".dupgate.yaml").write_text(SSCD_CONFIG)
+    hook = Hook(hook_repo, hook_env, repo, hook_id="dupgate-onnx")
+    save(picture(900, (300, 200)), repo / "a.png")
+    save(picture(901, (200, 300)), repo / "b.png")
+    git(repo, "add", ".")
+    assert hook_exit(hook.run("--files", "a.png", "b.png")) == 3
+    git(repo, "add", ".dupgate")
+    save(picture(900, (300, 200)).resize((450, 300)), repo / "a-large.jpg", quality=80)
+    git(repo, "add", "a-large.jpg")
+    blocked = hook.run("--files", "a-large.jpg")
+    assert hook_exit(blocked) == 1 and "a-large.jpg  <->  a.png" in blocked.stdout, blocked.stdout
+
+
+def test_switching_to_short_side_gives_the_rebuild_command(
+    sscd_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = sscd_repo
+    (repo / ".dupgate.yaml").write_text(SSCD_CONFIG.replace("resize: short_side\n", "resize: crop\n"))
+    save(picture(950), repo / "a.png")
+    stage_and_record(repo)
+    [old_space] = space_folders(repo)
+    (repo / ".dupgate.yaml").write_text(SSCD_CONFIG)  # the preprocessing changes, the model does not
+    save(picture(951), repo / "new.png")
+    git(repo, "add", "-A")
+    capsys.readouterr()
+    assert main(["check", "new.png"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and old_space in err and "rebuild with `dupgate update`" in err
+    assert main(["update"]) == 0
+    assert len(space_folders(repo)) == 2

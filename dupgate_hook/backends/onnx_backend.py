@@ -7,6 +7,11 @@ Why it looks the way it does:
 * Images are fed the way ImageNet models were trained: resized so the short side is
   size/0.875 and centre-cropped (or stretched), in RGB or BGR order, normalised by
   mean/std in 0..255 pixel units, in the layout the model's input declares (NCHW or NHWC).
+* Copy-detection models such as SSCD take any height and width and want the whole picture,
+  aspect kept: `resize: short_side` scales the short side to `input_size` (the long side is
+  capped at 4x that, so a panorama stays affordable) and runs images grouped by size.
+* A uint8 input gets the raw 0..255 pixels (such exports normalise in the graph), so a
+  mean/std in the config is an error rather than silently ignored.
 * A vector output is used as it is; a spatial output (N, C, H, W) is averaged over H and W
   (global average pooling), which is how ResNet50 gives its 2048-d vector. Rows are
   L2-normalised, so the score is the cosine.
@@ -38,6 +43,7 @@ IMAGENET_MEAN = (123.675, 116.28, 103.53)  # RGB, 0..255 pixel units (torchvisio
 IMAGENET_STD = (58.395, 57.12, 57.375)
 DEFAULT_SIDE = 224
 CROP_FRACTION = 0.875  # torchvision's Resize(256) + CenterCrop(224)
+LONG_SIDE_CAP = 4  # resize short_side: the long side is at most this many short sides
 
 
 class OnnxBackend(CosineScores):
@@ -67,11 +73,16 @@ class OnnxBackend(CosineScores):
         self.file: ModelFile = onnx_model.locate(settings)
         self._session: InferenceSession | None = None
         self.facts = self._facts()
+        self._check_fit(self.facts)  # cached facts too: the settings may have changed since
         self.dimensions = self.facts.dimensions
         side = max(self.facts.height, self.facts.width)
-        # images.load shrinks the longest side to this: enough for the short side of a 4:3
-        # picture to reach size/0.875 before the crop, without decoding more than needed.
-        self.input_side = max(64, math.ceil(1.5 * side / CROP_FRACTION))
+        if settings.resize == "short_side":
+            # decoded no larger than the biggest picture short_side_size can ask for
+            self.input_side = LONG_SIDE_CAP * side
+        else:
+            # images.load shrinks the longest side to this: enough for the short side of a
+            # 4:3 picture to reach size/0.875 before the crop, without decoding more than needed.
+            self.input_side = max(64, math.ceil(1.5 * side / CROP_FRACTION))
         self.model = f"{self.facts.sha256[:12]}-{self._preprocessing_id()}"
 
     @property
@@ -79,42 +90,58 @@ class OnnxBackend(CosineScores):
         return self.facts.sha256
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
-        """One forward pass per batch; rows come back L2-normalised float32."""
-        if not images:
-            return np.zeros((0, self.dimensions), dtype=np.float32)
-        batch = np.stack([self.prepare(img) for img in images])
-        vectors = self._forward(batch, self.facts)
-        if vectors.shape[1] != self.dimensions:
-            raise DupgateError(
-                f"model_path: {self.file.shown} gave {vectors.shape[1]} values per image, "
-                f"expected {self.dimensions}; if the file changed without a new mtime, delete "
-                f"{FactsCache(self.settings.cache_dir).path or 'the cache'} and run it again"
-            )
+        """One forward pass per batch of same-size inputs; rows come back L2-normalised float32.
+
+        Fixed-size settings give one group (as before); resize short_side gives one group per
+        picture size, since a tensor holds images of one size only.
+        """
+        vectors = np.zeros((len(images), self.dimensions), dtype=np.float32)
+        prepared = [self.prepare(img) for img in images]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, pixels in enumerate(prepared):
+            groups.setdefault(pixels.shape, []).append(i)
+        for rows in groups.values():
+            out = self._forward(np.stack([prepared[i] for i in rows]), self.facts)
+            if out.shape[1] != self.dimensions:
+                raise DupgateError(
+                    f"model_path: {self.file.shown} gave {out.shape[1]} values per image, "
+                    f"expected {self.dimensions}; if the file changed without a new mtime, delete "
+                    f"{FactsCache(self.settings.cache_dir).path or 'the cache'} and run it again"
+                )
+            vectors[rows] = out
         return l2_normalise(vectors)
 
     def prepare(self, img: Image.Image) -> np.ndarray:
         """One image as the model takes it: resized, cropped, ordered, normalised, laid out."""
-        from PIL import Image as PILImage
-
         facts = self.facts
-        h, w = facts.height, facts.width
         if img.mode != "RGB":
             img = img.convert("RGB")
+        img = self._resized(img)
+        pixels: np.ndarray = np.asarray(img)  # uint8: what a uint8 input is fed as it is
+        if self.settings.channel_order == "bgr":
+            pixels = pixels[..., ::-1]
+        if facts.dtype != "uint8":  # a uint8 model gets raw pixels and normalises them itself
+            pixels = (pixels.astype(np.float32) - self.mean) / self.std
+        if facts.layout == "nchw":
+            pixels = pixels.transpose(2, 0, 1)
+        return np.ascontiguousarray(pixels, dtype=np.dtype(facts.dtype))
+
+    def _resized(self, img: Image.Image) -> Image.Image:
+        """Cropped to the fed size, stretched to it, or (short_side) scaled with its aspect kept."""
+        from PIL import Image as PILImage
+
+        h, w = self.facts.height, self.facts.width
+        bilinear = PILImage.Resampling.BILINEAR
         if self.settings.resize == "crop":
             scale = max(h / img.height, w / img.width) / CROP_FRACTION
             rw, rh = max(w, round(img.width * scale)), max(h, round(img.height * scale))
-            img = img.resize((rw, rh), PILImage.Resampling.BILINEAR)
+            img = img.resize((rw, rh), bilinear)
             left, top = (rw - w) // 2, (rh - h) // 2
-            img = img.crop((left, top, left + w, top + h))
-        else:
-            img = img.resize((w, h), PILImage.Resampling.BILINEAR)
-        pixels = np.asarray(img, dtype=np.float32)
-        if self.settings.channel_order == "bgr":
-            pixels = pixels[..., ::-1]
-        pixels = (pixels - self.mean) / self.std
-        if facts.layout == "nchw":
-            pixels = pixels.transpose(2, 0, 1)
-        return np.ascontiguousarray(pixels, dtype=np.float16 if facts.half else np.float32)
+            return img.crop((left, top, left + w, top + h))
+        if self.settings.resize == "short_side":
+            size = short_side_size(img.width, img.height, h)
+            return img if size == img.size else img.resize(size, bilinear)
+        return img.resize((w, h), bilinear)
 
     def _facts(self) -> ModelFacts:
         """From the cache when the file is unchanged, else by reading and probing the model."""
@@ -135,10 +162,12 @@ class OnnxBackend(CosineScores):
             height=height,
             width=width,
             batch=io["batch"],
-            half=io["half"],
+            dtype=io["dtype"],
+            dynamic_size=io["dynamic_size"],
             output_name=io["output_name"],
             dimensions=0,
         )
+        self._check_fit(facts)  # before running the model on settings it cannot take
         self.facts = facts  # prepare() reads it
         grey = np.full((height, width, 3), 128, dtype=np.uint8)
         from PIL import Image as PILImage
@@ -164,10 +193,31 @@ class OnnxBackend(CosineScores):
         h, w = (d if isinstance(d, int) else DEFAULT_SIDE for d in fixed)
         return h, w
 
+    def _check_fit(self, facts: ModelFacts) -> None:
+        """Settings the model cannot honour are one-line errors, not quietly other vectors."""
+        s, shown, name = self.settings, self.file.shown, facts.input_name
+        if s.resize == "short_side" and not facts.dynamic_size:
+            raise DupgateError(
+                f"resize: short_side feeds pictures of any size, but {shown}'s input {name!r} fixes "
+                f"its height or width (fed at {facts.height}x{facts.width}); use resize: crop or "
+                "stretch, or export the model with dynamic height and width axes"
+            )
+        if s.resize == "short_side" and s.input_size is not None and s.input_size[0] != s.input_size[1]:
+            raise DupgateError(
+                f"input_size: with resize: short_side it is one side in pixels (the short side), "
+                f"not {s.input_size[0]}x{s.input_size[1]}"
+            )
+        if facts.dtype == "uint8" and (s.mean is not None or s.std is not None):
+            key = "mean" if s.mean is not None else "std"
+            raise DupgateError(
+                f"{key}: {shown}'s input {name!r} takes tensor(uint8), raw 0..255 pixels that the "
+                f"model normalises itself, so dupgate applies no mean/std; remove {key}"
+            )
+
     def _preprocessing_id(self) -> str:
         """Short hash of every setting that changes the vectors besides the model file."""
         s = self.settings
-        parts = [
+        parts: list[object] = [
             self.facts.height,
             self.facts.width,
             [round(float(v), 6) for v in self.mean],
@@ -176,6 +226,9 @@ class OnnxBackend(CosineScores):
             s.resize,
             self.facts.output_name,
         ]
+        if s.resize == "short_side" or self.facts.dtype == "uint8":
+            # added only here, so the spaces of setups that worked before keep their names
+            parts.append([self.facts.dtype, self.facts.dynamic_size, LONG_SIDE_CAP])
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:6]
 
     def _get_session(self) -> InferenceSession:
@@ -188,6 +241,7 @@ class OnnxBackend(CosineScores):
         session = self._get_session()
         n = len(batch)
         step = facts.batch or n
+        fed_h, fed_w = batch.shape[1:3] if facts.layout == "nhwc" else batch.shape[2:4]
         outs = []
         for start in range(0, n, step):
             chunk = batch[start : start + step]
@@ -198,8 +252,8 @@ class OnnxBackend(CosineScores):
                 out = session.run([facts.output_name], {facts.input_name: chunk})[0]
             except Exception as exc:  # onnxruntime's errors share no useful base class
                 raise DupgateError(
-                    f"model_path: {self.file.shown}: running the model on {facts.height}x{facts.width} "
-                    f"images failed ({one_line(exc)}); check input_size"
+                    f"model_path: {self.file.shown}: running the model on {fed_h}x{fed_w} "
+                    f"images failed ({one_line(exc)}); check input_size and resize"
                 ) from None
             outs.append(self._vectors(np.asarray(out), step, facts)[: len(batch[start : start + step])])
         vectors = np.concatenate(outs).astype(np.float32, copy=False)
@@ -220,3 +274,18 @@ class OnnxBackend(CosineScores):
             f"{show_shape(out.shape)} for {n} image(s), not a vector per image (N, D) nor a "
             "feature map (N, C, H, W) to pool; pick another output with output_name"
         )
+
+
+def short_side_size(width: int, height: int, side: int) -> tuple[int, int]:
+    """(width, height) with the short side at `side` and the aspect kept, the long side at most
+    LONG_SIDE_CAP * side (a longer panorama gets a short side below `side` instead).
+
+    Rounded down, as torchvision's Resize(side) does, so SSCD-style models see what they did.
+    """
+    cap = LONG_SIDE_CAP * side
+    short, long = min(width, height), max(width, height)
+    if long * side <= cap * short:
+        new_short, new_long = side, long * side // short
+    else:
+        new_short, new_long = max(1, short * cap // long), cap
+    return (new_short, new_long) if width <= height else (new_long, new_short)

@@ -5,9 +5,10 @@ Why it looks the way it does:
 * The vector space is named after a sha256 of the model file, so vectors of another model,
   or of another version of the same file, are never compared with this one's.
 * Hashing a 100 MB model and loading it into onnxruntime cost tenths of a second each, too
-  much for every commit. What they tell (hash, input layout and size, dimensions) is cached
-  under the repository's cache folder, keyed by the file's path, size and mtime: a hook call
-  whose images are all in the manifest neither reads the model nor imports onnxruntime.
+  much for every commit. What they tell (hash, input layout, size and element type, whether
+  height and width are free, dimensions) is cached under the repository's cache folder,
+  keyed by the file's path, size and mtime: a hook call whose images are all in the
+  manifest neither reads the model nor imports onnxruntime.
 * onnxruntime is imported here only, and only when a model has to be read or run.
 """
 
@@ -28,8 +29,10 @@ if TYPE_CHECKING:
     from onnxruntime import InferenceSession
 
 FACTS_FILE = "onnx-models.json"
-_FACTS_VERSION = 1
+_FACTS_VERSION = 2  # 2: `dtype` and `dynamic_size` replaced `half`
 _MAX_MODELS = 16  # entries kept in the facts cache
+# The input element types dupgate can feed, by onnxruntime's name, as numpy dtype names.
+INPUT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8"}
 INSTALL_HINT = (
     "pip install 'dupgate-hook[onnx]' (pre-commit: use the hook id dupgate-onnx, "
     "or add additional_dependencies: [onnxruntime])"
@@ -43,10 +46,11 @@ class ModelFacts:
     sha256: str
     input_name: str
     layout: str  # "nchw" or "nhwc"
-    height: int  # the size images are fed at
+    height: int  # the size images are fed at (resize short_side: the short side, both)
     width: int
     batch: int | None  # a batch size the model fixes, else None
-    half: bool  # the input is float16
+    dtype: str  # of the input: "float32", "float16" or "uint8" (raw pixels, no mean/std)
+    dynamic_size: bool  # the graph leaves both height and width free (resize short_side)
     output_name: str
     dimensions: int
 
@@ -151,10 +155,10 @@ def read_io(session: InferenceSession, model: ModelFile, output_name: str | None
         layout, fixed_h, fixed_w = "nhwc", shape[1], shape[2]
     else:
         raise DupgateError(wrong)
-    if inp.type not in ("tensor(float)", "tensor(float16)"):
+    if inp.type not in INPUT_TYPES:
         raise DupgateError(
             f"model_path: {model.shown}: input {inp.name!r} takes {inp.type}; "
-            "dupgate feeds tensor(float) or tensor(float16)"
+            "dupgate feeds tensor(float), tensor(float16) or tensor(uint8)"
         )
     outputs = [o.name for o in session.get_outputs()]
     if output_name is not None and output_name not in outputs:
@@ -168,7 +172,8 @@ def read_io(session: InferenceSession, model: ModelFile, output_name: str | None
         "fixed_height": _fixed(fixed_h),
         "fixed_width": _fixed(fixed_w),
         "batch": _fixed(shape[0]),
-        "half": inp.type == "tensor(float16)",
+        "dtype": INPUT_TYPES[inp.type],
+        "dynamic_size": _fixed(fixed_h) is None and _fixed(fixed_w) is None,
         "output_name": output_name or outputs[0],
     }
 
@@ -184,7 +189,8 @@ def _plausible(f: ModelFacts) -> bool:
         and f.layout in ("nchw", "nhwc")
         and isinstance(f.input_name, str)
         and isinstance(f.output_name, str)
-        and isinstance(f.half, bool)
+        and f.dtype in INPUT_TYPES.values()
+        and isinstance(f.dynamic_size, bool)
         and (f.batch is None or (isinstance(f.batch, int) and f.batch > 0))
     )
 
