@@ -284,6 +284,6 @@ def _scores(a: np.ndarray, b: np.ndarray, floor: float | None, threads: int) -> 
         _raise_by_windows(_Windows.of(pb, explicit=n > _KERNEL_LIMIT), _Maps.of(pa), best.T, low,
                           threads)
     # Only lowers scores, so pairs the floor let through are still scored exactly.
-    best *= lf.colour_agreement(pa.rgb[:, None], pa.detail[:, None], pb.rgb[None], pb.detail[None])
+    best *= lf.colour_matrix(pa.rgb, pa.detail, pb.rgb, pb.detail)
     clipped: np.ndarray = np.clip(best, -1.0, 1.0)
     return clipped

@@ -243,6 +243,28 @@ def colour_agreement(rgb_a: np.ndarray, detail_a: np.ndarray, rgb_b: np.ndarray,
     return factor
 
 
+def colour_matrix(rgb_a: np.ndarray, detail_a: np.ndarray, rgb_b: np.ndarray,
+                  detail_b: np.ndarray) -> np.ndarray:
+    """`colour_agreement` of every pair (n, m), worked out only where it can be below 1.
+
+    Only pairs with a picture below DETAIL_FULL need colour; in most repositories those are
+    few, and an (n, m, bands, 3) difference for all pairs of an audit block would be hundreds
+    of megabytes. Rows are taken a few at a time so memory stays small whatever the block.
+    """
+    out = np.ones((len(rgb_a), len(rgb_b)), np.float32)
+    low_a, low_b = detail_a < DETAIL_FULL, detail_b < DETAIL_FULL
+    # Rows of low-detail images against every column, then the other rows against low columns.
+    for rows, cols in ((np.nonzero(low_a)[0], np.arange(len(rgb_b))),
+                       (np.nonzero(~low_a)[0], np.nonzero(low_b)[0])):
+        if not len(rows) or not len(cols):
+            continue
+        for start in range(0, len(rows), 64):
+            r = rows[start:start + 64]
+            out[np.ix_(r, cols)] = colour_agreement(rgb_a[r, None], detail_a[r, None],
+                                                    rgb_b[None, cols], detail_b[None, cols])
+    return out
+
+
 def _interval_weights(lo: np.ndarray, hi: np.ndarray, cells: int, side: float) -> np.ndarray:
     """Weights (…, cells) of grid cells [j, j+1) * side/cells inside [lo, hi), summing to 1."""
     j = np.arange(cells) * (side / cells)
