@@ -55,6 +55,13 @@ _CHUNK = 2_000_000  # bound on the elements of the cosine tensors alive at once
 _COLUMN_BLOCK = 2048  # stored images per block when few probes meet many (the hook)
 _TARGETS = 2  # each window is compared with the other image's f12 map and centred square
 
+MODEL_ID = "mv4"
+"""The descriptor's id, part of the manifest's vector-space name. Changing it re-embeds every
+repository: vectors of another model are never compared, and the hook tells users to run
+`dupgate update`. Bump it whenever `describe` or the score changes. mv4 = mv3 plus band
+colours, which must agree where structure is scarce, and transparent art shown on black
+where white hides it (images.VISIBLE)."""
+
 
 @dataclass(frozen=True)
 class _Maps:
@@ -205,10 +212,7 @@ class LocalBackend:
     """Offline near-duplicate descriptor; see the module docstring."""
 
     name = "local"
-    # The descriptor's id. Changing it re-embeds every repository: vectors of another model are
-    # never compared, and the hook asks users to run `dupgate update`. mv4 = mv3 + mean colour,
-    # required to agree where structure is scarce, and transparent art shown (see images.VISIBLE).
-    model = "mv4"
+    model = MODEL_ID
     dimensions = lf.DIMENSIONS
     input_side = 256
     batch_size = 64
