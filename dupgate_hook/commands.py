@@ -24,9 +24,12 @@ from dupgate_hook.paths import (
     find_repo,
     git,
     selected,
+    staged_changes,
+    staged_files,
     to_repo_path,
     tracked_images,
     walk_images,
+    worktree_changed,
 )
 from dupgate_hook.store import Stores, cache_root, open_stores, recorded_keys, repo_lock, write_pending
 
@@ -76,14 +79,20 @@ class Session:
             embedded.errors,
         )
 
-    def tracked_refs(self) -> dict[str, ImageRef]:
+    def tracked_refs(self, staged: bool = False) -> dict[str, ImageRef]:
+        """The tracked images; `staged`: their index content, even where the work tree differs."""
         assert self.repo is not None
         prefix = os.path.join(self.repo.root, "")
         include, exclude = self.config.include, self.config.exclude
-        tracked = tracked_images(self.repo)  # images only: no need to ask `keeps`
+        tracked = tracked_images(self.repo, staged=staged)  # images only: no need to ask `keeps`
         if include or exclude:
             tracked = {p: k for p, k in tracked.items() if selected(p, include, exclude)}
-        return {path: ImageRef(path, prefix + path, key or None) for path, key in tracked.items()}
+        refs = {path: ImageRef(path, prefix + path, key or None) for path, key in tracked.items()}
+        if staged:
+            changed = {p: tracked[p] for p in worktree_changed(self.repo) if p in tracked}
+            for path, blob_file in staged_files(self.repo, changed).items():
+                refs[path] = ImageRef(path, blob_file, changed[path])
+        return refs
 
     def keeps(self, path: str) -> bool:
         return is_image_path(path) and selected(path, self.config.include, self.config.exclude)
@@ -195,23 +204,29 @@ def check(
         session.stores.manifest.sweep_temp_files()  # so `git add .dupgate` never stages them
         refuse_changed_model(session)
         note_other_spaces(session)
-        tracked = session.tracked_refs()
+        tracked = session.tracked_refs(staged=True)  # the commit's content, not the work tree's
+        changes = staged_changes(repo)
         refs = dict(tracked)
         probes = []
         for name in files:
             path = to_repo_path(repo, name)
             if not session.keeps(path) or os.path.islink(os.path.join(repo.root, path)):
                 continue  # symlinks are checked where their target lives
+            if changes is not None and path in changes.moved:
+                continue  # a rename adds no image
             probes.append(path)
             refs.setdefault(path, ImageRef(path, os.path.join(repo.root, path)))
         embedded = session.embed(list(refs.values()))
-        # Images the committed manifest lacks are new too, even when pre-commit handed them
-        # to another call of this hook (long file lists are split): checking them in every
-        # call gives each call the verdict one call would give, and never records an image
-        # that is part of a near-duplicate pair.
+        # What this commit adds and the committed manifest lacks is new too, even when
+        # pre-commit handed it to another call of this hook (long file lists are split):
+        # checking it in every call gives each call the verdict one call would give, and never
+        # records an image that is part of a near-duplicate pair. Images HEAD already holds
+        # without vectors (skipped, --no-verify, before dupgate) are recorded, not judged here.
         recorded = recorded_keys(repo, session.stores.manifest)
         unrecorded = [p for p in tracked if p in embedded.keys and embedded.keys[p] not in recorded]
-        outcome = session.outcome(probes + unrecorded, embedded)
+        added = [p for p in unrecorded if changes is None or p in changes.added]
+        inherited = len(unrecorded) - len(added)
+        outcome = session.outcome(list(dict.fromkeys(probes + added)), embedded)
         if outcome.blocking:
             print(report.check_text(outcome, given=set(probes), colour=report.use_colour(sys.stdout)))
             _write_blocked_page(session, outcome, html_path)
@@ -227,6 +242,12 @@ def check(
         wanted = [embedded.keys[p] for p in tracked if p in embedded.keys]
         to_add = write_pending(repo, session.stores.manifest, embedded.table, wanted, recorded)
     if to_add:
+        if inherited:
+            print(
+                f"dupgate: {inherited} image(s) committed earlier without vectors (SKIP=dupgate, --no-verify "
+                "or before dupgate) are recorded now, not judged in this commit; `dupgate audit` lists "
+                "their pairs"
+            )
         print(
             f"dupgate: no near-duplicates; vectors of {embedded.embedded or 'the'} new image(s) "
             f"were written to {MANIFEST_DIR}/. Stage them and commit again:"

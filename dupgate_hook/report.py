@@ -94,8 +94,8 @@ def column_width(pairs: list[Pair]) -> int:
 def check_text(outcome: Outcome, given: set[str] | None = None, colour: bool = False) -> str:
     """The message a blocked commit shows: the pairs, then the ways forward.
 
-    `given` are the files this call was handed; a pair of two others involves images
-    tracked before the manifest knew them, which `dupgate init` records as a baseline.
+    `given` are the files this call was handed; a pair of two others is between images this
+    commit adds that pre-commit handed to another call (it splits long file lists).
     """
     blocking = outcome.blocking
     count = len(blocking)
@@ -110,8 +110,8 @@ def check_text(outcome: Outcome, given: set[str] | None = None, colour: bool = F
     ]
     if given is not None and any(p.a not in given and p.b not in given for p in blocking):
         lines.append(
-            "Some pairs are between images not yet in the manifest: if they were in the repository "
-            "before dupgate, `dupgate init` records them as an accepted baseline."
+            "Some pairs are between other images this commit adds (pre-commit split the file list "
+            "over several calls of the hook)."
         )
     return "\n".join(lines)
 

@@ -1,0 +1,96 @@
+"""A site owner's first week (issue 14): the README's flow, step by step, in real repositories."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import Hook, git, hook_exit, picture, run, save
+from dupgate_hook.cli import main
+
+
+def dupgate(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run([sys.executable, "-m", "dupgate_hook", *args], cwd, check=False)
+
+
+def commit_through_hook(hook: Hook, repo: Path, message: str) -> subprocess.CompletedProcess[str]:
+    """`git commit`; on exit 3, `git add .dupgate` and commit again, as the README says."""
+    first = hook.commit(message)
+    if first.returncode != 0 and "exit code: 3" in first.stdout:
+        git(repo, "add", ".dupgate")
+        return hook.commit(message)
+    return first
+
+
+def test_skip_is_once_later_commits_are_not_blocked_by_the_skipped_pair(hook: Hook, repo: Path) -> None:
+    hook.install()
+    git(repo, "add", ".pre-commit-config.yaml")
+    save(picture(1400), repo / "img" / "hero.png")
+    git(repo, "add", "img")
+    assert commit_through_hook(hook, repo, "hero").returncode == 0
+    save(picture(1400).resize((160, 120)), repo / "img" / "hero-small.jpg", quality=60)
+    git(repo, "add", "img")
+    assert hook.commit("small copy").returncode != 0  # blocked, as it should be
+    skip_env = {**hook.env, "SKIP": "dupgate"}
+    skipped = run(["git", "commit", "-qm", "skip once"], repo, env=skip_env, check=False)
+    assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+    # A rename of the skipped image adds nothing: recorded, said in one line, not blocked.
+    git(repo, "mv", "img/hero-small.jpg", "img/hero-thumb.jpg")
+    first = hook.commit("rename")
+    assert "exit code: 1" not in first.stdout, first.stdout
+    assert "committed earlier without vectors" in first.stdout
+    git(repo, "add", ".dupgate")
+    assert hook.commit("rename").returncode == 0
+    # An unrelated image is not blocked either.
+    save(picture(1401), repo / "img" / "team.png")
+    git(repo, "add", "img")
+    assert commit_through_hook(hook, repo, "team").returncode == 0
+    # ...but the pair is still reported by the audits.
+    audit = hook.run("--all-files")
+    assert hook_exit(audit) == 1 and "img/hero-thumb.jpg" in audit.stdout, audit.stdout
+    assert dupgate(repo, "audit").returncode == 1
+
+
+def test_skipped_pair_does_not_block_unrelated_images_in_split_calls(
+    hook: Hook, repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Sequential calls of one commit (as pre-commit splits long lists) agree with one call."""
+    save(picture(1410), repo / "a.png")
+    save(picture(1410).resize((200, 150)), repo / "a-copy.jpg", quality=70)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "skipped pair", "--no-verify")
+    for i in range(4):
+        save(picture(1411 + i), repo / f"new{i}.png")
+    git(repo, "add", ".")
+    assert main(["check", "new0.png", "new1.png"]) == 3
+    assert main(["check", "new2.png", "new3.png"]) == 3
+    git(repo, "add", ".dupgate")
+    assert main(["check", "new0.png", "new1.png"]) == 0
+    assert main(["check", "new2.png", "new3.png"]) == 0
+    # A copy added now is this commit's addition: blocked whichever call gets it.
+    save(picture(1412).resize((150, 110)), repo / "new1-copy.jpg", quality=70)
+    git(repo, "add", "new1-copy.jpg")
+    capsys.readouterr()
+    assert main(["check", "new0.png"]) == 1
+    assert "new1-copy.jpg" in capsys.readouterr().out
+
+
+def test_direct_check_judges_the_staged_content(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    save(picture(1420), repo / "photo.png")
+    git(repo, "add", ".")
+    assert main(["check"]) == 3
+    git(repo, "add", ".dupgate")
+    git(repo, "commit", "-qm", "photo", "--no-verify")
+    save(picture(1420).resize((200, 150)), repo / "copy.jpg", quality=70)
+    git(repo, "add", "copy.jpg")
+    save(picture(1421), repo / "copy.jpg", quality=70)  # the work tree now differs from the index
+    capsys.readouterr()
+    assert main(["check"]) == 1
+    assert "copy.jpg  <->  photo.png" in capsys.readouterr().out
+    assert main(["check", "copy.jpg"]) == 1
+    # The distinct work-tree picture was not recorded under the staged blob's key.
+    git(repo, "add", "copy.jpg")
+    assert main(["check", "copy.jpg"]) == 3
