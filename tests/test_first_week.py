@@ -94,3 +94,15 @@ def test_direct_check_judges_the_staged_content(repo: Path, capsys: pytest.Captu
     # The distinct work-tree picture was not recorded under the staged blob's key.
     git(repo, "add", "copy.jpg")
     assert main(["check", "copy.jpg"]) == 3
+
+
+def test_default_hook_has_no_gemini_sdk_and_says_which_hook_does(hook: Hook, repo: Path) -> None:
+    (repo / ".dupgate.yaml").write_text("backend: gemini\n")
+    save(picture(1430), repo / "a.png")
+    git(repo, "add", ".")
+    hook.env["GEMINI_API_KEY"] = "AIzaFAKE-not-used"
+    result = hook.run("--files", "a.png")
+    assert hook_exit(result) == 2, result.stdout
+    errors = [line for line in result.stdout.splitlines() if line.startswith("dupgate: error:")]
+    assert len(errors) == 1, result.stdout
+    assert "pip install 'dupgate-hook[gemini]'" in errors[0] and "dupgate-gemini" in errors[0]

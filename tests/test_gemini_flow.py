@@ -41,6 +41,7 @@ def contents_sent(server: FakeGemini) -> list[int]:
 
 def test_commit_flow_through_pre_commit(gemini_repo: Path, server: FakeGemini, hook: Hook) -> None:
     repo = gemini_repo
+    hook = Hook((hook.path, hook.rev), hook.env, repo, hook_id="dupgate-gemini")  # google-genai installed
     hook.env.update(GEMINI_API_KEY=KEY, DUPGATE_GEMINI_RETRY_DELAY="0.01")
     for i in range(3):
         save(picture(300 + i), repo / f"p{i}.png")
