@@ -253,6 +253,7 @@ def check(
             f"were written to {MANIFEST_DIR}/. Stage them and commit again:"
         )
         print("  git add " + " ".join(to_add))
+        print(f"(`git commit -a` never stages new files: git add {MANIFEST_DIR} && git commit -a ...)")
         return 3
     return 0
 

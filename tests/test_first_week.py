@@ -106,3 +106,24 @@ def test_default_hook_has_no_gemini_sdk_and_says_which_hook_does(hook: Hook, rep
     errors = [line for line in result.stdout.splitlines() if line.startswith("dupgate: error:")]
     assert len(errors) == 1, result.stdout
     assert "pip install 'dupgate-hook[gemini]'" in errors[0] and "dupgate-gemini" in errors[0]
+
+
+def test_commit_all_is_told_how_to_stage_the_manifest(hook: Hook, repo: Path) -> None:
+    """`git commit -a` never stages the new .dupgate files: the exit-3 message says what works."""
+    hook.install()
+    git(repo, "add", ".pre-commit-config.yaml")
+    save(picture(1440), repo / "logo.png")
+    git(repo, "add", "logo.png")
+    assert commit_through_hook(hook, repo, "logo").returncode == 0
+    save(picture(1441), repo / "logo.png")  # edited: `git commit -a` stages it
+    first = run(["git", "commit", "-a", "-m", "new logo"], repo, env=hook.env, check=False)
+    out = first.stdout + first.stderr
+    assert first.returncode != 0 and "exit code: 3" in out
+    again = run(["git", "commit", "-a", "-m", "new logo"], repo, env=hook.env, check=False)
+    assert again.returncode != 0  # the loop: -a does not stage new files
+    told = [line for line in (again.stdout + again.stderr).splitlines() if "git commit -a" in line]
+    assert told, again.stdout + again.stderr
+    command = told[0].split(": ", 1)[1].rstrip(")").replace("...", "-m 'new logo'")
+    done = run(["sh", "-c", command], repo, env=hook.env, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert git(repo, "status", "--porcelain").stdout == ""
