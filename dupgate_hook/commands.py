@@ -228,7 +228,8 @@ def check(
         inherited = len(unrecorded) - len(added)
         outcome = session.outcome(list(dict.fromkeys(probes + added)), embedded)
         if outcome.blocking:
-            print(report.check_text(outcome, given=set(probes), colour=report.use_colour(sys.stdout)))
+            colour = report.use_colour(sys.stdout)
+            print(report.check_text(outcome, given=set(probes), colour=colour, root=repo.root))
             _write_blocked_page(session, outcome, html_path)
         sarif_path = sarif_path or os.environ.get("DUPGATE_SARIF") or None
         if sarif_path:
@@ -252,8 +253,9 @@ def check(
             f"dupgate: no near-duplicates; vectors of {embedded.embedded or 'the'} new image(s) "
             f"were written to {MANIFEST_DIR}/. Stage them and commit again:"
         )
-        print("  git add " + " ".join(to_add))
-        print(f"(`git commit -a` never stages new files: git add {MANIFEST_DIR} && git commit -a ...)")
+        print("  " + report.git_command(repo.root, "add " + " ".join(to_add)))
+        stage_all = report.git_command(repo.root, f"add {MANIFEST_DIR}")
+        print(f"(`git commit -a` never stages new files: {stage_all} && git commit -a ...)")
         return 3
     return 0
 
@@ -340,7 +342,7 @@ def init(baseline: bool) -> int:
         f"{len(recorded)} existing near-duplicate pair(s) recorded as the baseline."
     )
     if to_add:
-        print("Stage the manifest:  git add .dupgate")
+        print("Stage the manifest:  " + report.git_command(repo.root, f"add {MANIFEST_DIR}"))
     return 0
 
 
@@ -353,6 +355,8 @@ def allow(a: str, b: str, reason: str) -> int:
     tracked = tracked_images(repo)
     pair = []
     for name in (a, b):
+        if not os.path.lexists(name) and os.path.lexists(os.path.join(repo.root, name)):
+            name = os.path.join(repo.root, name)  # a repo-relative path, as the hook prints it
         path = to_repo_path(repo, name)
         if not is_image_path(path):
             raise DupgateError(f"{name}: not an image file")
@@ -363,7 +367,7 @@ def allow(a: str, b: str, reason: str) -> int:
         raise DupgateError(f"{a}: a pair needs two different images")
     entry = {"a": ka, "b": kb, "a_path": pa, "b_path": pb, "reason": reason.strip()}
     written = write_allow_file(repo.root, [entry], baseline=False, stem="allow")
-    print(f"dupgate: accepted {pa} <-> {pb}. Stage it:  git add {written}")
+    print(f"dupgate: accepted {pa} <-> {pb}. Stage it:  {report.git_command(repo.root, 'add ' + written)}")
     return 0
 
 
@@ -392,7 +396,7 @@ def prune(all_backends: bool) -> int:
         + "."
     )
     if dropped or len(old_ids) > 1 or removed_spaces:
-        print("Stage the change:  git add -A .dupgate")
+        print("Stage the change:  " + report.git_command(repo.root, f"add -A {MANIFEST_DIR}"))
     return 0
 
 

@@ -91,7 +91,20 @@ def column_width(pairs: list[Pair]) -> int:
     return min(60, max((len(show(p.a)) for p in pairs), default=0))
 
 
-def check_text(outcome: Outcome, given: set[str] | None = None, colour: bool = False) -> str:
+def git_command(root: str, args: str) -> str:
+    """`git ARGS` to print for copy-paste, working from where the user is.
+
+    Paths in ARGS are repo-relative. pre-commit runs hooks at the repository root while the
+    user may sit in a subfolder, so under it (and from a subfolder) the command names the root.
+    """
+    if os.environ.get("PRE_COMMIT") or os.path.realpath(os.getcwd()) != os.path.realpath(root):
+        return f"git -C {shlex.quote(root)} {args}"
+    return f"git {args}"
+
+
+def check_text(
+    outcome: Outcome, given: set[str] | None = None, colour: bool = False, root: str | None = None
+) -> str:
     """The message a blocked commit shows: the pairs, then the ways forward.
 
     `given` are the files this call was handed; a pair of two others is between images this
@@ -104,7 +117,8 @@ def check_text(outcome: Outcome, given: set[str] | None = None, colour: bool = F
         + f" (backend {outcome.backend}/{outcome.model}, threshold {outcome.threshold:.2f}):",
         *pair_lines(blocking, outcome.threshold, colour),
         "",
-        "If a pair is intended, accept it (kept in .dupgate/allow/, then `git add .dupgate`):",
+        "If a pair is intended, accept it (kept in .dupgate/allow/, then "
+        f"`{git_command(root, 'add .dupgate') if root else 'git add .dupgate'}`):",
         f'  dupgate allow {shlex.quote(blocking[0].a)} {shlex.quote(blocking[0].b)} --reason "..."',
         "To commit anyway this once:  SKIP=dupgate git commit ...",
     ]

@@ -127,3 +127,41 @@ def test_commit_all_is_told_how_to_stage_the_manifest(hook: Hook, repo: Path) ->
     done = run(["sh", "-c", command], repo, env=hook.env, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert git(repo, "status", "--porcelain").stdout == ""
+
+
+def printed(out: str, start: str) -> list[str]:
+    """The copy-paste command lines of `out` that start with `start` (after any label)."""
+    found = []
+    for line in out.splitlines():
+        at = line.find(start)
+        if at >= 0:
+            found.append(line[at:].strip().rstrip(")"))
+    return found
+
+
+def test_printed_commands_work_from_a_subfolder(hook: Hook, repo: Path) -> None:
+    hook.install()
+    git(repo, "add", ".pre-commit-config.yaml")
+    sub = repo / "content" / "posts"
+    sub.mkdir(parents=True)
+    save(picture(1450), sub / "cover.png")
+    git(repo, "add", "content")
+    first = run(["git", "commit", "-m", "cover"], sub, env=hook.env, check=False)
+    out = first.stdout + first.stderr
+    assert "exit code: 3" in out, out
+    [stage] = [c for c in printed(out, "git ") if "commit -a" not in c]
+    assert run(["sh", "-c", stage], sub, env=hook.env, check=False).returncode == 0
+    assert run(["git", "commit", "-m", "cover"], sub, env=hook.env, check=False).returncode == 0
+    # A blocked copy: the printed `dupgate allow` and its `git add` work from here too.
+    save(picture(1450).resize((200, 150)), sub / "cover-small.jpg", quality=70)
+    git(repo, "add", "content")
+    blocked = run(["git", "commit", "-m", "copy"], sub, env=hook.env, check=False)
+    [allow] = printed(blocked.stdout + blocked.stderr, "dupgate allow ")
+    accepted = dupgate(sub, *allow.split()[1:4], "--reason", "the thumbnail")
+    assert accepted.returncode == 0, accepted.stderr
+    [stage] = printed(accepted.stdout, "git ")
+    assert run(["sh", "-c", stage], sub, env=hook.env, check=False).returncode == 0
+    init = dupgate(sub, "update")
+    [stage] = printed(init.stdout, "git ")
+    assert run(["sh", "-c", stage], sub, env=hook.env, check=False).returncode == 0
+    assert commit_through_hook(hook, repo, "copy").returncode == 0
