@@ -325,6 +325,9 @@ def init(baseline: bool) -> int:
             repo, session.stores.manifest, embedded.table, list(embedded.keys.values()), in_manifest
         )
         recorded = session.outcome(list(embedded.keys), embedded).blocking if baseline else []
+        # Without a baseline, what is recorded now unjudged (skipped, --no-verify) is said, not accepted.
+        fresh = [p for p, k in embedded.keys.items() if k not in in_manifest]
+        unjudged = session.outcome(fresh, embedded).blocking if fresh and not baseline else []
         if recorded:
             pairs = [
                 {
@@ -337,10 +340,18 @@ def init(baseline: bool) -> int:
                 for p in recorded
             ]
             to_add.append(write_allow_file(repo.root, pairs, baseline=True, stem="baseline"))
-    print(
-        f"dupgate: {len(embedded.keys)} images in the manifest ({embedded.embedded} embedded now); "
-        f"{len(recorded)} existing near-duplicate pair(s) recorded as the baseline."
-    )
+    done = f"dupgate: {len(embedded.keys)} images in the manifest ({embedded.embedded} embedded now); "
+    if baseline:
+        print(done + f"{len(recorded)} existing near-duplicate pair(s) recorded as the baseline.")
+    else:
+        print(done + "the baseline is unchanged.")
+    if unjudged:
+        print(
+            f"dupgate: {len(unjudged)} near-duplicate pair(s) among the images recorded now are neither "
+            "allowed nor in the baseline, and were not recorded as accepted (commits that add another "
+            "copy are blocked; `dupgate allow A B --reason ...` accepts one, `dupgate audit` lists all):"
+        )
+        print("\n".join(report.pair_lines(unjudged, session.threshold, report.use_colour(sys.stdout))))
     if to_add:
         print("Stage the manifest:  " + report.git_command(repo.root, f"add {MANIFEST_DIR}"))
     return 0

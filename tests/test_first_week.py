@@ -165,3 +165,25 @@ def test_printed_commands_work_from_a_subfolder(hook: Hook, repo: Path) -> None:
     [stage] = printed(init.stdout, "git ")
     assert run(["sh", "-c", stage], sub, env=hook.env, check=False).returncode == 0
     assert commit_through_hook(hook, repo, "copy").returncode == 0
+
+
+def test_update_says_which_unjudged_pairs_it_records(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    save(picture(1460), repo / "a.png")
+    git(repo, "add", ".")
+    assert main(["check"]) == 3
+    git(repo, "add", ".dupgate")
+    git(repo, "commit", "-qm", "a", "--no-verify")
+    save(picture(1460).resize((200, 150)), repo / "a-copy.jpg", quality=70)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "skipped copy", "--no-verify")
+    capsys.readouterr()
+    assert main(["update"]) == 0
+    out = capsys.readouterr().out
+    assert "recorded as the baseline" not in out
+    assert "1 near-duplicate pair(s) among the images recorded now are neither allowed nor" in out
+    assert "a-copy.jpg  <->  a.png" in out
+    assert "were not recorded as accepted" in out
+    git(repo, "add", ".dupgate")
+    save(picture(1460).resize((300, 225)), repo / "a-third.png")
+    git(repo, "add", "a-third.png")
+    assert main(["check", "a-third.png"]) == 1  # update accepted nothing
