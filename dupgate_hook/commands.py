@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import sys
 from dataclasses import dataclass, replace
@@ -85,6 +86,9 @@ class Session:
         prefix = os.path.join(self.repo.root, "")
         include, exclude = self.config.include, self.config.exclude
         tracked = tracked_images(self.repo, staged=staged)  # images only: no need to ask `keeps`
+        unmatched = [g for g in include if not any(fnmatch.fnmatchcase(p, g) for p in tracked)]
+        for glob in unmatched:
+            print(f"dupgate: warning: include: {glob!r} matches no tracked image", file=sys.stderr)
         if include or exclude:
             tracked = {p: k for p, k in tracked.items() if selected(p, include, exclude)}
         refs = {path: ImageRef(path, prefix + path, key or None) for path, key in tracked.items()}
@@ -378,8 +382,32 @@ def allow(a: str, b: str, reason: str) -> int:
         raise DupgateError(f"{a}: a pair needs two different images")
     entry = {"a": ka, "b": kb, "a_path": pa, "b_path": pb, "reason": reason.strip()}
     written = write_allow_file(repo.root, [entry], baseline=False, stem="allow")
-    print(f"dupgate: accepted {pa} <-> {pb}. Stage it:  {report.git_command(repo.root, 'add ' + written)}")
+    score = _pair_score(session, pa, ka, pb, kb)
+    stage = report.git_command(repo.root, "add " + written)
+    print(f"dupgate: accepted {pa} <-> {pb}{score}. Stage it:  {stage}")
     return 0
+
+
+def _pair_score(session: Session, pa: str, ka: str, pb: str, kb: str) -> str:
+    """The pair's score and the threshold, so accepting a pair that is never reported is noticed."""
+    assert session.repo is not None
+    try:
+        with repo_lock(session.repo):
+            embedded = session.embed([ImageRef(p, session.fs_path(p), k) for p, k in ((pa, ka), (pb, kb))])
+    except DupgateError as exc:
+        return f" (its score is unknown: {exc})"
+    if len(embedded.keys) < 2:
+        return " (its score is unknown: an image could not be read)"
+    pairs = find_pairs([pa], embedded.keys, embedded.table, session.backend.similarity, -1.0, AllowList())
+    score = pairs[0].score if pairs else 1.0
+    shown = f" (score {score:.3f}, threshold {session.threshold:.2f})"
+    if score < session.threshold:
+        print(
+            f"dupgate: note: {pa} <-> {pb} scores {score:.3f}, below the threshold "
+            f"{session.threshold:.2f}: it is not reported anyway (accepted all the same)",
+            file=sys.stderr,
+        )
+    return shown
 
 
 def prune(all_backends: bool) -> int:

@@ -187,3 +187,44 @@ def test_update_says_which_unjudged_pairs_it_records(repo: Path, capsys: pytest.
     save(picture(1460).resize((300, 225)), repo / "a-third.png")
     git(repo, "add", "a-third.png")
     assert main(["check", "a-third.png"]) == 1  # update accepted nothing
+
+
+def test_include_glob_matching_nothing_is_said(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / ".dupgate.yaml").write_text('include: ["static/**", "img/*"]\n')
+    save(picture(1470), repo / "img" / "a.png")
+    git(repo, "add", ".")
+    assert main(["audit"]) == 0
+    err = capsys.readouterr().err
+    assert "include: 'static/**' matches no tracked image" in err and "img/*" not in err
+
+
+def test_readme_shows_how_to_see_warnings_under_pre_commit(hook: Hook, repo: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Troubleshooting", 1)[1].split("\n## ", 1)[0]
+    assert "on_error: warn" in section and "verbose: true" in section
+    hook.install("    verbose: true\n")  # as the README says
+    git(repo, "add", ".pre-commit-config.yaml")
+    (repo / ".dupgate.yaml").write_text("on_error: warn\n")
+    save(picture(1480), repo / "good.png")
+    git(repo, "add", ".")
+    assert commit_through_hook(hook, repo, "good").returncode == 0
+    (repo / "broken.png").write_bytes(b"not a png at all")
+    git(repo, "add", "broken.png")
+    passed = hook.commit("broken")
+    assert passed.returncode == 0, passed.stdout
+    assert "warning: broken.png" in passed.stdout
+
+
+def test_allow_of_a_pair_below_the_threshold_says_so(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    save(picture(1490), repo / "a.png")
+    save(picture(1491), repo / "b.png")
+    git(repo, "add", ".")
+    assert main(["allow", "a.png", "b.png", "--reason", "looks alike to me"]) == 0
+    captured = capsys.readouterr()
+    assert "(score " in captured.out and "threshold 0.76" in captured.out
+    assert "below the threshold 0.76: it is not reported anyway" in captured.err
+    save(picture(1490).resize((200, 150)), repo / "a-small.png")
+    git(repo, "add", ".")
+    assert main(["allow", "a.png", "a-small.png", "--reason", "thumbnail"]) == 0
+    captured = capsys.readouterr()
+    assert "threshold 0.76)" in captured.out and "below the threshold" not in captured.err
