@@ -167,7 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return review.calibrate_command(args.paths, args.html, args.backend, args.threshold)
         if args.command in ("init", "update"):
-            return commands.init(baseline=args.command == "init" and not args.no_baseline)
+            baseline = args.command == "init" and not args.no_baseline
+            return commands.init(baseline=baseline, command=args.command)
         if args.command == "allow":
             return commands.allow(args.a, args.b, args.reason)
         return commands.prune(args.all_backends)

@@ -63,7 +63,11 @@ class Session:
         )
 
     def outcome(
-        self, probes: list[str], embedded: Embedded, pairs: list[Pair] | None = None
+        self,
+        probes: list[str],
+        embedded: Embedded,
+        pairs: list[Pair] | None = None,
+        new: frozenset[str] = frozenset(),
     ) -> report.Outcome:
         """The report of `probes` against every image; `pairs` when they were found another way."""
         if pairs is None:
@@ -78,6 +82,7 @@ class Session:
             embedded.keys,
             pairs,
             embedded.errors,
+            new,
         )
 
     def tracked_refs(self, staged: bool = False) -> dict[str, ImageRef]:
@@ -230,7 +235,8 @@ def check(
         unrecorded = [p for p in tracked if p in embedded.keys and embedded.keys[p] not in recorded]
         added = [p for p in unrecorded if changes is None or p in changes.added]
         inherited = len(unrecorded) - len(added)
-        outcome = session.outcome(list(dict.fromkeys(probes + added)), embedded)
+        new = frozenset(p for p in embedded.keys if changes is None or p in changes.added)
+        outcome = session.outcome(list(dict.fromkeys(probes + added)), embedded, new=new)
         if outcome.blocking:
             colour = report.use_colour(sys.stdout)
             print(report.check_text(outcome, given=set(probes), colour=colour, root=repo.root))
@@ -314,8 +320,8 @@ def _inside(repo: Repo, path: str) -> bool:
     return not (rel == ".." or rel.startswith(".." + os.sep))
 
 
-def init(baseline: bool) -> int:
-    session = open_session(need_repo="init")
+def init(baseline: bool, command: str = "init") -> int:
+    session = open_session(need_repo=command)
     repo = session.repo
     assert repo is not None and session.stores.manifest is not None
     with repo_lock(repo):
@@ -339,7 +345,7 @@ def init(baseline: bool) -> int:
                     "b": embedded.keys[p.b],
                     "a_path": p.a,
                     "b_path": p.b,
-                    "reason": f"baseline: score {p.score:.3f} when dupgate was adopted",
+                    "reason": f"score {p.score:.3f} when dupgate was adopted",
                 }
                 for p in recorded
             ]

@@ -23,6 +23,7 @@ class Outcome:
     keys: dict[str, str]
     pairs: list[Pair]
     errors: list[ImageError] = field(default_factory=list)
+    new: frozenset[str] = frozenset()  # paths the commit adds (the hook's page marks them)
 
     @property
     def blocking(self) -> list[Pair]:
@@ -79,12 +80,23 @@ def pair_lines(
     for p in pairs:
         note = "exact duplicate: identical bytes" if p.exact else f"threshold {threshold:.2f}"
         if p.acceptance is not None:
-            kind = "baseline" if p.acceptance.baseline else "allowed"
-            note += f"; {kind}: {p.acceptance.reason}"
+            note += f"; {acceptance_text(p)}"
         score = paint(f"{p.score:.3f}", "red" if p.acceptance is None else "green", colour)
         note = paint(f"({note})", "dim", colour)
         lines.append(f"  {score}  {show(p.a):<{width}}  <->  {show(p.b)}  {note}")
     return lines
+
+
+def acceptance_text(pair: Pair) -> str:
+    """`allowed: REASON` or `baseline: REASON` (baselines recorded before 0.1.1 said it twice)."""
+    assert pair.acceptance is not None
+    if not pair.acceptance.baseline:
+        return f"allowed: {pair.acceptance.reason}"
+    return "baseline: " + pair.acceptance.reason.removeprefix("baseline: ")
+
+
+def allow_command(pair: Pair) -> str:
+    return f'dupgate allow {shlex.quote(pair.a)} {shlex.quote(pair.b)} --reason "..."'
 
 
 def column_width(pairs: list[Pair]) -> int:
@@ -119,7 +131,7 @@ def check_text(
         "",
         "If a pair is intended, accept it (kept in .dupgate/allow/, then "
         f"`{git_command(root, 'add .dupgate') if root else 'git add .dupgate'}`):",
-        f'  dupgate allow {shlex.quote(blocking[0].a)} {shlex.quote(blocking[0].b)} --reason "..."',
+        "  " + allow_command(blocking[0]),
         "To commit anyway this once:  SKIP=dupgate git commit ...",
     ]
     if given is not None and any(p.a not in given and p.b not in given for p in blocking):

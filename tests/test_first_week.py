@@ -6,7 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import Hook, git, hook_exit, picture, run, save
 from dupgate_hook.cli import main
@@ -228,3 +230,62 @@ def test_allow_of_a_pair_below_the_threshold_says_so(repo: Path, capsys: pytest.
     assert main(["allow", "a.png", "a-small.png", "--reason", "thumbnail"]) == 0
     captured = capsys.readouterr()
     assert "threshold 0.76)" in captured.out and "below the threshold" not in captured.err
+
+
+def test_update_outside_a_repository_names_update(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["update"]) == 2
+    assert "dupgate update must run inside a git repository" in capsys.readouterr().err
+
+
+def test_baseline_is_said_once(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    save(picture(1500), repo / "a.png")
+    save(picture(1500).resize((200, 150)), repo / "a-copy.jpg", quality=70)
+    rng = np.random.default_rng(14)
+    for i in range(6):  # noise: nearest-neighbour scores below the calibration's floor
+        Image.fromarray(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)).save(repo / f"noise{i}.png")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "before dupgate")
+    assert main(["init"]) == 0
+    capsys.readouterr()
+    assert main(["audit"]) == 0
+    out = capsys.readouterr().out
+    assert "baseline: score" in out and "baseline: baseline:" not in out
+    assert main(["calibrate"]) == 0
+    out = capsys.readouterr().out
+    assert "baseline: baseline:" not in out
+    lowest = next(line.split()[1] for line in out.splitlines() if line.strip().startswith("below "))
+    assert f"they count as 'below {lowest}'" in out  # the histogram and the text agree
+
+
+def test_calibration_page_does_not_ask_for_itself(repo: Path, tmp_path: Path) -> None:
+    for i in range(4):
+        save(picture(1510 + i), repo / f"p{i}.png")
+    save(picture(1510).resize((200, 150)), repo / "p0-copy.jpg", quality=70)
+    git(repo, "add", ".")
+    page = tmp_path / "cal.html"
+    done = dupgate(repo, "calibrate", "--threshold", "0.95", "--html", str(page))  # a suggestion
+    assert done.returncode == 0, done.stderr
+    assert "dupgate calibrate --html" not in page.read_text()
+    plain = dupgate(repo, "calibrate")
+    assert "dupgate calibrate --html calibrate.html" in plain.stdout  # the terminal still says how
+
+
+def test_html_report_is_readable_and_shows_the_next_step(hook: Hook, repo: Path) -> None:
+    (repo / ".dupgate.yaml").write_text("html_report: dupgate-report.html\n")
+    save(picture(1520), repo / "hero.png")
+    git(repo, "add", ".")
+    assert main(["check"]) == 3
+    git(repo, "add", ".dupgate")
+    git(repo, "commit", "-qm", "hero", "--no-verify")
+    save(picture(1520).resize((200, 150)), repo / "hero copy.jpg", quality=70)
+    git(repo, "add", ".")
+    assert hook_exit(hook.run("--files", "hero copy.jpg")) == 1
+    page = repo / "dupgate-report.html"
+    assert page.stat().st_mode & 0o777 == 0o644  # the umask's normal mode (022 here)
+    text = page.read_text()
+    assert "dupgate allow &#x27;hero copy.jpg&#x27; hero.png --reason &quot;...&quot;" in text
+    new = text.split("new in this commit")
+    assert len(new) == 2 and "hero copy.jpg" in new[1].split("</figcaption>")[0]
