@@ -289,3 +289,47 @@ def test_html_report_is_readable_and_shows_the_next_step(hook: Hook, repo: Path)
     assert "dupgate allow &#x27;hero copy.jpg&#x27; hero.png --reason &quot;...&quot;" in text
     new = text.split("new in this commit")
     assert len(new) == 2 and "hero copy.jpg" in new[1].split("</figcaption>")[0]
+
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def readme_block(heading: str, lang: str = "yaml") -> str:
+    section = README.split(heading, 1)[1].split("\n## ", 1)[0]
+    return section.split(f"```{lang}\n", 1)[1].split("```", 1)[0]
+
+
+def test_readme_install_names_a_tag_the_release_process_makes() -> None:
+    import tomllib
+
+    from dupgate_hook import __version__
+
+    project = Path(__file__).resolve().parent.parent
+    version = tomllib.loads((project / "pyproject.toml").read_text())["project"]["version"]
+    assert __version__ == version
+    config = readme_block("## Install in a site repository")
+    assert f"rev: v{version}\n" in config
+    release = README.split("### Releasing", 1)[1].split("\n## ", 1)[0]
+    assert f"git tag -a v{version}" in release
+    install = README.split("## Install in a site repository", 1)[1].split("### Releasing", 1)[0]
+    assert f"pipx install 'git+https://github.com/dupgate/dupgate-hook@v{version}'" in install
+    assert "pip install 'dupgate-hook @ git+" in install
+
+
+def test_commands_run_through_pre_commit_alone(hook: Hook, repo: Path) -> None:
+    for i in range(3):
+        save(picture(1530 + i), repo / "img" / f"p{i}.png")
+    save(picture(1530).resize((200, 150)), repo / "img" / "p0-small.jpg", quality=70)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "before dupgate")
+    for hook_id in ("dupgate-init", "dupgate-audit"):
+        hook.hook_id = hook_id
+        proc = hook.try_repo("--hook-stage", "manual")
+        if hook_id == "dupgate-init":
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            assert "1 existing near-duplicate pair(s) recorded as the baseline" in proc.stdout
+            assert " add .dupgate" in proc.stdout  # verbose: what to stage is shown
+            git(repo, "add", ".dupgate")
+        else:
+            assert proc.returncode == 0, proc.stdout + proc.stderr  # the baseline accepts the pair
+            assert "1 accepted pair(s)" in proc.stdout
