@@ -333,3 +333,40 @@ def test_commands_run_through_pre_commit_alone(hook: Hook, repo: Path) -> None:
         else:
             assert proc.returncode == 0, proc.stdout + proc.stderr  # the baseline accepts the pair
             assert "1 accepted pair(s)" in proc.stdout
+
+
+def test_readme_install_and_commit_flow_as_written(hook: Hook, repo: Path) -> None:
+    """The README's config (only the URL points at this checkout, tagged as Releasing says)."""
+    from dupgate_hook import __version__
+
+    run(["git", "tag", "-f", f"v{__version__}", hook.rev], hook.path)
+    config = readme_block("## Install in a site repository")
+    (repo / ".pre-commit-config.yaml").write_text(
+        config.replace("https://github.com/dupgate/dupgate-hook", str(hook.path))
+    )
+    run([sys.executable, "-m", "pre_commit", "install"], repo, env=hook.env)
+    git(repo, "add", ".pre-commit-config.yaml")
+    for i in range(3):
+        save(picture(1540 + i), repo / "img" / f"photo{i}.png")
+    git(repo, "add", "img")
+    first = hook.commit("add photos")  # step 2: exit 3, the printed command, commit again
+    assert first.returncode != 0 and "exit code: 3" in first.stdout, first.stdout
+    [stage] = [c for c in printed(first.stdout, "git ") if "commit -a" not in c]
+    run(["sh", "-c", stage], repo, env=hook.env)
+    assert hook.commit("add photos").returncode == 0
+    save(picture(1540).resize((160, 120)), repo / "img" / "photo0-small.jpg", quality=60)
+    git(repo, "add", "img")
+    blocked = hook.commit("add small copy")  # step 3
+    assert "exit code: 1" in blocked.stdout and "img/photo0-small.jpg  <->  img/photo0.png" in blocked.stdout
+    skip_env = {**hook.env, "SKIP": "dupgate"}
+    assert run(["git", "commit", "-m", "once"], repo, env=skip_env, check=False).returncode == 0
+    save(picture(1543), repo / "img" / "photo3.png")  # step 4: the next commit is not blocked
+    git(repo, "add", "img")
+    assert commit_through_hook(hook, repo, "unrelated").returncode == 0
+    audit = run(  # the README's on-demand command, with the README's config
+        [sys.executable, "-m", "pre_commit", "run", "dupgate-audit", "--hook-stage", "manual", "--verbose"],
+        repo,
+        env=hook.env,
+        check=False,
+    )
+    assert hook_exit(audit) == 1 and "img/photo0-small.jpg" in audit.stdout, audit.stdout
