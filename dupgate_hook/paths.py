@@ -8,6 +8,7 @@ same way git would, so a key means the same thing everywhere.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import subprocess
@@ -175,9 +176,9 @@ def staged_files(repo: Repo, keys: dict[str, str]) -> dict[str, str]:
     as pre-commit's stash of unstaged changes makes it do. The folder holds only this call's files.
     """
     folder = os.path.join(repo.git_dir, "dupgate", "staged")
-    os.makedirs(folder, exist_ok=True)
-    for name in os.listdir(folder):
-        os.remove(os.path.join(folder, name))
+    with contextlib.suppress(OSError):  # absent, or a read-only repository
+        for name in os.listdir(folder):
+            os.remove(os.path.join(folder, name))
     if not keys:
         return {}
     blobs = sorted(set(keys.values()))
@@ -191,16 +192,20 @@ def staged_files(repo: Repo, keys: dict[str, str]) -> dict[str, str]:
     if proc.returncode != 0:
         raise DupgateError(f"git cat-file: cannot read the staged images ({proc.stderr.decode().strip()})")
     out, pos, files = proc.stdout, 0, {}
-    for blob in blobs:
-        header_end = out.index(b"\n", pos)
-        header = out[pos:header_end].split()
-        if len(header) != 3:
-            raise DupgateError(f"git cat-file: the staged blob {blob} is missing")
-        size = int(header[2])
-        files[blob] = os.path.join(folder, blob)
-        with open(files[blob], "wb") as f:
-            f.write(out[header_end + 1 : header_end + 1 + size])
-        pos = header_end + 1 + size + 1
+    try:
+        os.makedirs(folder, exist_ok=True)
+        for blob in blobs:
+            header_end = out.index(b"\n", pos)
+            header = out[pos:header_end].split()
+            if len(header) != 3:
+                raise DupgateError(f"git cat-file: the staged blob {blob} is missing")
+            size = int(header[2])
+            files[blob] = os.path.join(folder, blob)
+            with open(files[blob], "wb") as f:
+                f.write(out[header_end + 1 : header_end + 1 + size])
+            pos = header_end + 1 + size + 1
+    except OSError as exc:
+        raise DupgateError(f"{folder}: cannot write the staged images ({exc.strerror or exc})") from None
     return {path: files[blob] for path, blob in keys.items()}
 
 
