@@ -334,9 +334,9 @@ def init(baseline: bool, command: str = "init") -> int:
             repo, session.stores.manifest, embedded.table, list(embedded.keys.values()), in_manifest
         )
         recorded = session.outcome(list(embedded.keys), embedded).blocking if baseline else []
-        # Without a baseline, what is recorded now unjudged (skipped, --no-verify) is said, not accepted.
-        fresh = [p for p, k in embedded.keys.items() if k not in in_manifest]
-        unjudged = session.outcome(fresh, embedded).blocking if fresh and not baseline else []
+        # Without a baseline, pairs nobody accepted (skipped, --no-verify) are said, not accepted:
+        # every pair, since a later commit may have recorded the skipped images already.
+        unjudged = [] if baseline else session.outcome(list(embedded.keys), embedded).blocking
         if recorded:
             pairs = [
                 {
@@ -356,9 +356,9 @@ def init(baseline: bool, command: str = "init") -> int:
         print(done + "the baseline is unchanged.")
     if unjudged:
         print(
-            f"dupgate: {len(unjudged)} near-duplicate pair(s) among the images recorded now are neither "
-            "allowed nor in the baseline, and were not recorded as accepted (commits that add another "
-            "copy are blocked; `dupgate allow A B --reason ...` accepts one, `dupgate audit` lists all):"
+            f"dupgate: {len(unjudged)} near-duplicate pair(s) in the repository are neither allowed nor "
+            "in the baseline; their vectors are recorded, the pairs were not accepted (`dupgate allow "
+            "A B --reason ...` accepts one, `dupgate init` records all as the baseline):"
         )
         print("\n".join(report.pair_lines(unjudged, session.threshold, report.use_colour(sys.stdout))))
     if to_add:
