@@ -64,7 +64,9 @@ def calibrate(
         paths_by_key.setdefault(keys[path], []).append(path)
     unique = list(paths_by_key)
     window = (max(0.0, default - SEARCH_HALF_WIDTH), min(0.995, default + SEARCH_HALF_WIDTH))
-    floor = max(0.0, min(threshold, window[0]) - 0.1)
+    # On a bin edge: the histogram's lowest bin ("below F") and the text name the same F.
+    floor = float(np.floor(max(0.0, min(threshold, window[0]) - 0.1) / BIN_WIDTH + 1e-9) * BIN_WIDTH)
+    floor = round(floor, 6)
     rows = np.arange(len(unique))
     if len(rows) > SAMPLE:  # each sampled image still meets every other: its nearest score is exact
         rows = np.sort(np.random.default_rng(0).choice(len(unique), SAMPLE, replace=False))
@@ -93,7 +95,7 @@ def calibrate(
         f"{len(keys)} images ({len(unique)} distinct contents){sample_note}; nearest-neighbour score: "
         f"median {np.median(per_image):.3f}, 90th percentile {np.percentile(per_image, 90):.3f}, "
         f"99th percentile {np.percentile(per_image, 99):.3f} "
-        f"(scores below {floor:.2f} are not computed exactly: they count as 'below {floor:.2f}').",
+        f"(scores below {floor:.3f} are not computed exactly: they count as 'below {floor:.3f}').",
         _verdict_line("current threshold", threshold, per_image, kept_scores),
         *why,
     ]
@@ -101,7 +103,7 @@ def calibrate(
         reasoning.append(_verdict_line("suggested threshold", suggested, per_image, kept_scores))
         reasoning.append(
             f"To adopt it, put `threshold: {suggested:.2f}` in .dupgate.yaml; look at the "
-            "pairs either side first (`dupgate calibrate --html calibrate.html`)."
+            "pairs either side first."
         )
     else:
         reasoning.append("The current threshold already sits there: keep it.")
@@ -174,7 +176,7 @@ def _suggest(
     suggested = round((start + stop) / 2, 2)
     lower = values[values <= start]
     upper = values[values >= stop]
-    below = f"{lower[-1]:.3f}" if len(lower) and lower[-1] >= floor else f"{floor:.2f}"
+    below = f"{lower[-1]:.3f}" if len(lower) and lower[-1] >= floor else f"{floor:.3f}"
     above = f"{upper[0]:.3f}" if len(upper) else "1.000"
     return suggested, [
         f"Suggested {suggested:.2f}: no image has its nearest neighbour between {below} and {above}; "

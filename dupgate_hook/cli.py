@@ -167,9 +167,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return review.calibrate_command(args.paths, args.html, args.backend, args.threshold)
         if args.command in ("init", "update"):
-            return commands.init(baseline=args.command == "init" and not args.no_baseline)
+            baseline = args.command == "init" and not args.no_baseline
+            return commands.init(baseline=baseline, command=args.command)
         if args.command == "allow":
-            return commands.allow(args.a, args.b, args.reason)
+            from dupgate_hook import accept
+
+            return accept.allow(args.a, args.b, args.reason)
         return commands.prune(args.all_backends)
     except DupgateError as exc:
         print(f"dupgate: error: {' '.join(str(exc).split())}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import sys
 from dataclasses import dataclass, replace
@@ -15,18 +16,20 @@ from dupgate_hook.compare import Pair, find_pairs
 from dupgate_hook.config import Config, load_config, with_overrides
 from dupgate_hook.embed import Embedded, embed_all
 from dupgate_hook.errors import DupgateError
-from dupgate_hook.images import is_image_path, read_bytes
+from dupgate_hook.images import is_image_path
 from dupgate_hook.manifest import MANIFEST_DIR, VECTORS_DIR, VectorTable
 from dupgate_hook.paths import (
     ImageRef,
     Repo,
-    content_key,
     find_repo,
     git,
     selected,
+    staged_changes,
+    staged_files,
     to_repo_path,
     tracked_images,
     walk_images,
+    worktree_changed,
 )
 from dupgate_hook.store import Stores, cache_root, open_stores, recorded_keys, repo_lock, write_pending
 
@@ -59,7 +62,11 @@ class Session:
         )
 
     def outcome(
-        self, probes: list[str], embedded: Embedded, pairs: list[Pair] | None = None
+        self,
+        probes: list[str],
+        embedded: Embedded,
+        pairs: list[Pair] | None = None,
+        new: frozenset[str] = frozenset(),
     ) -> report.Outcome:
         """The report of `probes` against every image; `pairs` when they were found another way."""
         if pairs is None:
@@ -74,16 +81,26 @@ class Session:
             embedded.keys,
             pairs,
             embedded.errors,
+            new,
         )
 
-    def tracked_refs(self) -> dict[str, ImageRef]:
+    def tracked_refs(self, staged: bool = False) -> dict[str, ImageRef]:
+        """The tracked images; `staged`: their index content, even where the work tree differs."""
         assert self.repo is not None
         prefix = os.path.join(self.repo.root, "")
         include, exclude = self.config.include, self.config.exclude
-        tracked = tracked_images(self.repo)  # images only: no need to ask `keeps`
+        tracked = tracked_images(self.repo, staged=staged)  # images only: no need to ask `keeps`
+        unmatched = [g for g in include if not any(fnmatch.fnmatchcase(p, g) for p in tracked)]
+        for glob in unmatched:
+            print(f"dupgate: warning: include: {glob!r} matches no tracked image", file=sys.stderr)
         if include or exclude:
             tracked = {p: k for p, k in tracked.items() if selected(p, include, exclude)}
-        return {path: ImageRef(path, prefix + path, key or None) for path, key in tracked.items()}
+        refs = {path: ImageRef(path, prefix + path, key or None) for path, key in tracked.items()}
+        if staged:
+            changed = {p: tracked[p] for p in worktree_changed(self.repo) if p in tracked}
+            for path, blob_file in staged_files(self.repo, changed).items():
+                refs[path] = ImageRef(path, blob_file, changed[path])
+        return refs
 
     def keeps(self, path: str) -> bool:
         return is_image_path(path) and selected(path, self.config.include, self.config.exclude)
@@ -195,25 +212,33 @@ def check(
         session.stores.manifest.sweep_temp_files()  # so `git add .dupgate` never stages them
         refuse_changed_model(session)
         note_other_spaces(session)
-        tracked = session.tracked_refs()
+        tracked = session.tracked_refs(staged=True)  # the commit's content, not the work tree's
+        changes = staged_changes(repo)
         refs = dict(tracked)
         probes = []
         for name in files:
             path = to_repo_path(repo, name)
             if not session.keeps(path) or os.path.islink(os.path.join(repo.root, path)):
                 continue  # symlinks are checked where their target lives
+            if changes is not None and path in changes.moved:
+                continue  # a rename adds no image
             probes.append(path)
             refs.setdefault(path, ImageRef(path, os.path.join(repo.root, path)))
         embedded = session.embed(list(refs.values()))
-        # Images the committed manifest lacks are new too, even when pre-commit handed them
-        # to another call of this hook (long file lists are split): checking them in every
-        # call gives each call the verdict one call would give, and never records an image
-        # that is part of a near-duplicate pair.
+        # What this commit adds and the committed manifest lacks is new too, even when
+        # pre-commit handed it to another call of this hook (long file lists are split):
+        # checking it in every call gives each call the verdict one call would give, and never
+        # records an image that is part of a near-duplicate pair. Images HEAD already holds
+        # without vectors (skipped, --no-verify, before dupgate) are recorded, not judged here.
         recorded = recorded_keys(repo, session.stores.manifest)
         unrecorded = [p for p in tracked if p in embedded.keys and embedded.keys[p] not in recorded]
-        outcome = session.outcome(probes + unrecorded, embedded)
+        added = [p for p in unrecorded if changes is None or p in changes.added]
+        inherited = len(unrecorded) - len(added)
+        new = frozenset(p for p in embedded.keys if changes is None or p in changes.added)
+        outcome = session.outcome(list(dict.fromkeys(probes + added)), embedded, new=new)
         if outcome.blocking:
-            print(report.check_text(outcome, given=set(probes), colour=report.use_colour(sys.stdout)))
+            colour = report.use_colour(sys.stdout)
+            print(report.check_text(outcome, given=set(probes), colour=colour, root=repo.root))
             _write_blocked_page(session, outcome, html_path)
         sarif_path = sarif_path or os.environ.get("DUPGATE_SARIF") or None
         if sarif_path:
@@ -227,11 +252,19 @@ def check(
         wanted = [embedded.keys[p] for p in tracked if p in embedded.keys]
         to_add = write_pending(repo, session.stores.manifest, embedded.table, wanted, recorded)
     if to_add:
+        if inherited:
+            print(
+                f"dupgate: {inherited} image(s) committed earlier without vectors (SKIP=dupgate, --no-verify "
+                "or before dupgate) are recorded now, not judged in this commit; `dupgate audit` lists "
+                "their pairs"
+            )
         print(
             f"dupgate: no near-duplicates; vectors of {embedded.embedded or 'the'} new image(s) "
             f"were written to {MANIFEST_DIR}/. Stage them and commit again:"
         )
-        print("  git add " + " ".join(to_add))
+        print("  " + report.git_command(repo.root, "add " + " ".join(to_add)))
+        stage_all = report.git_command(repo.root, f"add {MANIFEST_DIR}")
+        print(f"(`git commit -a` never stages new files: {stage_all} && git commit -a ...)")
         return 3
     return 0
 
@@ -286,8 +319,8 @@ def _inside(repo: Repo, path: str) -> bool:
     return not (rel == ".." or rel.startswith(".." + os.sep))
 
 
-def init(baseline: bool) -> int:
-    session = open_session(need_repo="init")
+def init(baseline: bool, command: str = "init") -> int:
+    session = open_session(need_repo=command)
     repo = session.repo
     assert repo is not None and session.stores.manifest is not None
     with repo_lock(repo):
@@ -301,6 +334,9 @@ def init(baseline: bool) -> int:
             repo, session.stores.manifest, embedded.table, list(embedded.keys.values()), in_manifest
         )
         recorded = session.outcome(list(embedded.keys), embedded).blocking if baseline else []
+        # Without a baseline, pairs nobody accepted (skipped, --no-verify) are said, not accepted:
+        # every pair, since a later commit may have recorded the skipped images already.
+        unjudged = [] if baseline else session.outcome(list(embedded.keys), embedded).blocking
         if recorded:
             pairs = [
                 {
@@ -308,40 +344,25 @@ def init(baseline: bool) -> int:
                     "b": embedded.keys[p.b],
                     "a_path": p.a,
                     "b_path": p.b,
-                    "reason": f"baseline: score {p.score:.3f} when dupgate was adopted",
+                    "reason": f"score {p.score:.3f} when dupgate was adopted",
                 }
                 for p in recorded
             ]
             to_add.append(write_allow_file(repo.root, pairs, baseline=True, stem="baseline"))
-    print(
-        f"dupgate: {len(embedded.keys)} images in the manifest ({embedded.embedded} embedded now); "
-        f"{len(recorded)} existing near-duplicate pair(s) recorded as the baseline."
-    )
+    done = f"dupgate: {len(embedded.keys)} images in the manifest ({embedded.embedded} embedded now); "
+    if baseline:
+        print(done + f"{len(recorded)} existing near-duplicate pair(s) recorded as the baseline.")
+    else:
+        print(done + "the baseline is unchanged.")
+    if unjudged:
+        print(
+            f"dupgate: {len(unjudged)} near-duplicate pair(s) in the repository are neither allowed nor "
+            "in the baseline; their vectors are recorded, the pairs were not accepted (`dupgate allow "
+            "A B --reason ...` accepts one, `dupgate init` records all as the baseline):"
+        )
+        print("\n".join(report.pair_lines(unjudged, session.threshold, report.use_colour(sys.stdout))))
     if to_add:
-        print("Stage the manifest:  git add .dupgate")
-    return 0
-
-
-def allow(a: str, b: str, reason: str) -> int:
-    if not reason.strip():
-        raise DupgateError("--reason: say why this pair is acceptable")
-    session = open_session(need_repo="allow")
-    repo = session.repo
-    assert repo is not None
-    tracked = tracked_images(repo)
-    pair = []
-    for name in (a, b):
-        path = to_repo_path(repo, name)
-        if not is_image_path(path):
-            raise DupgateError(f"{name}: not an image file")
-        key = tracked.get(path) or content_key(read_bytes(os.path.join(repo.root, path)), repo.object_format)
-        pair.append((path, key))
-    (pa, ka), (pb, kb) = pair
-    if ka == kb and pa == pb:
-        raise DupgateError(f"{a}: a pair needs two different images")
-    entry = {"a": ka, "b": kb, "a_path": pa, "b_path": pb, "reason": reason.strip()}
-    written = write_allow_file(repo.root, [entry], baseline=False, stem="allow")
-    print(f"dupgate: accepted {pa} <-> {pb}. Stage it:  git add {written}")
+        print("Stage the manifest:  " + report.git_command(repo.root, f"add {MANIFEST_DIR}"))
     return 0
 
 
@@ -370,7 +391,7 @@ def prune(all_backends: bool) -> int:
         + "."
     )
     if dropped or len(old_ids) > 1 or removed_spaces:
-        print("Stage the change:  git add -A .dupgate")
+        print("Stage the change:  " + report.git_command(repo.root, f"add -A {MANIFEST_DIR}"))
     return 0
 
 

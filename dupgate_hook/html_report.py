@@ -20,7 +20,7 @@ from dupgate_hook import images
 from dupgate_hook.calibrate import Calibration
 from dupgate_hook.compare import Pair, clusters
 from dupgate_hook.errors import ImageError
-from dupgate_hook.report import Outcome
+from dupgate_hook.report import Outcome, acceptance_text, allow_command
 
 THUMB_SIDE = 240
 MAX_PAIRS_SHOWN = 1000  # past this the page gets too heavy to open on a phone
@@ -48,6 +48,9 @@ figcaption{font-size:13px;color:var(--muted)}figcaption code{color:var(--fg);dis
 .accepted .score b{color:var(--ok)}
 .score span{display:block;font-size:12px;color:var(--muted)}
 .reason{font-size:13px;color:var(--muted)}
+.next{grid-column:1/-1;font-size:13px;color:var(--muted)}.next code{display:inline}
+b.new{display:inline-block;font-size:12px;color:var(--bg);background:var(--hot);border-radius:4px;
+padding:0 6px;margin:2px 0}
 details{margin:14px 0}summary{cursor:pointer;font-weight:600}
 .missing{padding:2em 0;color:var(--muted)}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;font:13px/1.5 ui-monospace,monospace}
@@ -120,7 +123,7 @@ def audit_page(outcome: Outcome, thumbs: Thumbs, title: str = "dupgate report") 
         body.append(
             f'<section class=cluster id="cluster-{rank}"><h2>Cluster {rank} · {len(groups[n])} images · '
             f"best score {best:.3f}</h2><div class=strip>{strip}</div>"
-            + "".join(pair_row(p, thumbs, outcome.threshold) for p in pairs)
+            + "".join(pair_row(p, thumbs, outcome.threshold, outcome.new) for p in pairs)
             + "</section>"
         )
     if outcome.accepted:
@@ -149,18 +152,19 @@ def audit_page(outcome: Outcome, thumbs: Thumbs, title: str = "dupgate report") 
     return page(title, headline, _meta(outcome), "".join(body))
 
 
-def pair_row(pair: Pair, thumbs: Thumbs, threshold: float) -> str:
-    """Two images side by side with the score between them."""
+def pair_row(pair: Pair, thumbs: Thumbs, threshold: float, new: frozenset[str] = frozenset()) -> str:
+    """Two images side by side with the score between them, and the way to accept the pair."""
     verdict = "identical bytes" if pair.exact else f"threshold {threshold:.2f}"
-    reason = ""
+    reason, step = "", ""
     if pair.acceptance is not None:
-        kind = "baseline" if pair.acceptance.baseline else "allowed"
-        reason = f"<div class=reason>{kind}: {escape(pair.acceptance.reason)}</div>"
+        reason = f"<div class=reason>{escape(acceptance_text(pair))}</div>"
+    else:
+        step = f"<div class=next>If intended: <code>{escape(allow_command(pair))}</code></div>"
     css = "pair accepted" if pair.acceptance is not None else "pair"
     return (
-        f'<div class="{css}" data-score="{pair.score:.4f}">{_figure(pair.a, thumbs[pair.a])}'
+        f'<div class="{css}" data-score="{pair.score:.4f}">{_figure(pair.a, thumbs[pair.a], pair.a in new)}'
         f"<div class=score><b>{pair.score:.3f}</b><span>{verdict}</span>{reason}</div>"
-        f"{_figure(pair.b, thumbs[pair.b])}</div>"
+        f"{_figure(pair.b, thumbs[pair.b], pair.b in new)}{step}</div>"
     )
 
 
@@ -247,16 +251,17 @@ def _meta(outcome: Outcome) -> str:
     )
 
 
-def _figure(path: str, thumb: Thumb) -> str:
+def _figure(path: str, thumb: Thumb, new: bool = False) -> str:
     name = escape(path)
+    badge = "<b class=new>new in this commit</b> " if new else ""
     if thumb.data_uri is None:
         return (
             f"<figure><div class=missing>cannot show: {escape(thumb.problem)}</div>"
-            f"<figcaption><code>{name}</code></figcaption></figure>"
+            f"<figcaption>{badge}<code>{name}</code></figcaption></figure>"
         )
     return (
         f'<figure><img src="{thumb.data_uri}" alt="{name}">'
-        f"<figcaption><code>{name}</code>{thumb.width}×{thumb.height} · {_size(thumb.size_bytes)}"
+        f"<figcaption>{badge}<code>{name}</code>{thumb.width}×{thumb.height} · {_size(thumb.size_bytes)}"
         "</figcaption></figure>"
     )
 

@@ -10,6 +10,7 @@ rename; the JSON last, so a pack without its JSON is ignored). Keys are git blob
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -276,6 +277,9 @@ def atomic_write(path: str, write: Callable[[BinaryIO], object], label: str) -> 
     folder = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     try:
+        # mkstemp makes 0600; the file gets the mode any new file would (0644 with umask 022).
+        with contextlib.suppress(OSError, AttributeError):  # AttributeError: no fchmod on Windows
+            os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -287,6 +291,14 @@ def atomic_write(path: str, write: Callable[[BinaryIO], object], label: str) -> 
         raise DupgateError(
             f"{label}: cannot write {os.path.basename(path)} ({exc.strerror or exc})"
         ) from None
+
+
+@functools.cache
+def _umask() -> int:
+    """The process umask (it can only be read by setting it; once, before any thread writes)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _reject_constant(name: str) -> float:

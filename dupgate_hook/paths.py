@@ -8,6 +8,7 @@ same way git would, so a key means the same thing everywhere.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import subprocess
@@ -83,15 +84,21 @@ def content_key(data: bytes, object_format: str = "sha1") -> str:
     return h.hexdigest()
 
 
-def tracked_images(repo: Repo) -> dict[str, str]:
+def worktree_changed(repo: Repo) -> set[str]:
+    """Tracked paths whose work-tree file differs from the index (edited or deleted)."""
+    # `ls-files -m` lists what `diff --name-only` does, ~30% faster.
+    return set(git(repo.root, "ls-files", "-m", "-z").split("\0")) - {""}
+
+
+def tracked_images(repo: Repo, staged: bool = False) -> dict[str, str]:
     """Every image in the index (path -> blob id), skipping symlinks and submodules.
 
-    Images with unstaged edits get no key here: their key is computed from the bytes on
-    disk, since those are what gets embedded.
+    By default images with unstaged edits get no key here: their key is computed from the
+    bytes on disk, since those are what an audit looks at. `staged` keeps the index's blob
+    id for every image: what a commit would record (the gate judges that).
     """
     out = git(repo.root, "ls-files", "-s", "-z")
-    # `ls-files -m` lists what `diff --name-only` does (edited or deleted files), ~30% faster.
-    modified = set(git(repo.root, "ls-files", "-m", "-z").split("\0"))
+    modified = set() if staged else worktree_changed(repo)
     # "<mode> <blob> <stage>\t<path>": git prints the mode as 6 octal digits and the stage as
     # one, so the fields sit at fixed offsets (this loop runs once per tracked file, 100,000
     # times in a big repository: slicing beats splitting).
@@ -113,6 +120,93 @@ def tracked_images(repo: Repo) -> dict[str, str]:
             continue
         images[path] = "" if path in modified else entry[7 : 7 + width]
     return images
+
+
+class StagedChanges(NamedTuple):
+    """What the index holds that HEAD does not: `added` content, and `moved` (renamed) paths."""
+
+    added: set[str]
+    moved: set[str]
+
+
+def staged_changes(repo: Repo) -> StagedChanges | None:
+    """The commit's additions by path; None before the first commit (everything is new).
+
+    A path whose staged blob HEAD held at a path this commit removes or rewrites is a move,
+    not an addition: a rename adds no image. A copy of a blob that stays where it was is an
+    addition (the comparison then finds the exact duplicate).
+    """
+    proc = subprocess.run(
+        ["git", "diff-index", "--cached", "-z", "--no-renames", "HEAD", "--"],
+        cwd=repo.root,
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        if subprocess.run(
+            ["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=repo.root, capture_output=True, check=False
+        ).returncode:
+            return None
+        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise DupgateError(f"git diff-index: {message[-1] if message else 'failed'}")
+    fields = proc.stdout.decode("utf-8", "surrogateescape").split("\0")
+    gone: dict[str, int] = {}
+    new: list[tuple[str, str]] = []
+    for meta, path in zip(fields[0::2], fields[1::2], strict=False):
+        # ":<old mode> <new mode> <old blob> <new blob> <status>"
+        _, _, old, blob, status = meta.split(" ")
+        if status[0] in "DMT":
+            gone[old] = gone.get(old, 0) + 1
+        if status[0] in "AMT":
+            new.append((path, blob))
+    changes = StagedChanges(set(), set())
+    for path, blob in sorted(new):
+        if gone.get(blob, 0) > 0:
+            gone[blob] -= 1
+            changes.moved.add(path)
+        else:
+            changes.added.add(path)
+    return changes
+
+
+def staged_files(repo: Repo, keys: dict[str, str]) -> dict[str, str]:
+    """Write the staged blobs of `keys` (path -> blob id) where they can be decoded; path -> file.
+
+    For images whose work-tree file differs from the index: the gate judges the staged content,
+    as pre-commit's stash of unstaged changes makes it do. The folder holds only this call's files.
+    """
+    folder = os.path.join(repo.git_dir, "dupgate", "staged")
+    with contextlib.suppress(OSError):  # absent, or a read-only repository
+        for name in os.listdir(folder):
+            os.remove(os.path.join(folder, name))
+    if not keys:
+        return {}
+    blobs = sorted(set(keys.values()))
+    proc = subprocess.run(
+        ["git", "cat-file", "--batch"],
+        cwd=repo.root,
+        input="".join(b + "\n" for b in blobs).encode(),
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise DupgateError(f"git cat-file: cannot read the staged images ({proc.stderr.decode().strip()})")
+    out, pos, files = proc.stdout, 0, {}
+    try:
+        os.makedirs(folder, exist_ok=True)
+        for blob in blobs:
+            header_end = out.index(b"\n", pos)
+            header = out[pos:header_end].split()
+            if len(header) != 3:
+                raise DupgateError(f"git cat-file: the staged blob {blob} is missing")
+            size = int(header[2])
+            files[blob] = os.path.join(folder, blob)
+            with open(files[blob], "wb") as f:
+                f.write(out[header_end + 1 : header_end + 1 + size])
+            pos = header_end + 1 + size + 1
+    except OSError as exc:
+        raise DupgateError(f"{folder}: cannot write the staged images ({exc.strerror or exc})") from None
+    return {path: files[blob] for path, blob in keys.items()}
 
 
 def to_repo_path(repo: Repo, path: str) -> str:

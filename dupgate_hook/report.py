@@ -23,6 +23,7 @@ class Outcome:
     keys: dict[str, str]
     pairs: list[Pair]
     errors: list[ImageError] = field(default_factory=list)
+    new: frozenset[str] = frozenset()  # paths the commit adds (the hook's page marks them)
 
     @property
     def blocking(self) -> list[Pair]:
@@ -79,23 +80,47 @@ def pair_lines(
     for p in pairs:
         note = "exact duplicate: identical bytes" if p.exact else f"threshold {threshold:.2f}"
         if p.acceptance is not None:
-            kind = "baseline" if p.acceptance.baseline else "allowed"
-            note += f"; {kind}: {p.acceptance.reason}"
+            note += f"; {acceptance_text(p)}"
         score = paint(f"{p.score:.3f}", "red" if p.acceptance is None else "green", colour)
         note = paint(f"({note})", "dim", colour)
         lines.append(f"  {score}  {show(p.a):<{width}}  <->  {show(p.b)}  {note}")
     return lines
 
 
+def acceptance_text(pair: Pair) -> str:
+    """`allowed: REASON` or `baseline: REASON` (baselines recorded before 0.1.1 said it twice)."""
+    assert pair.acceptance is not None
+    if not pair.acceptance.baseline:
+        return f"allowed: {pair.acceptance.reason}"
+    return "baseline: " + pair.acceptance.reason.removeprefix("baseline: ")
+
+
+def allow_command(pair: Pair) -> str:
+    return f'dupgate allow {shlex.quote(pair.a)} {shlex.quote(pair.b)} --reason "..."'
+
+
 def column_width(pairs: list[Pair]) -> int:
     return min(60, max((len(show(p.a)) for p in pairs), default=0))
 
 
-def check_text(outcome: Outcome, given: set[str] | None = None, colour: bool = False) -> str:
+def git_command(root: str, args: str) -> str:
+    """`git ARGS` to print for copy-paste, working from where the user is.
+
+    Paths in ARGS are repo-relative. pre-commit runs hooks at the repository root while the
+    user may sit in a subfolder, so under it (and from a subfolder) the command names the root.
+    """
+    if os.environ.get("PRE_COMMIT") or os.path.realpath(os.getcwd()) != os.path.realpath(root):
+        return f"git -C {shlex.quote(root)} {args}"
+    return f"git {args}"
+
+
+def check_text(
+    outcome: Outcome, given: set[str] | None = None, colour: bool = False, root: str | None = None
+) -> str:
     """The message a blocked commit shows: the pairs, then the ways forward.
 
-    `given` are the files this call was handed; a pair of two others involves images
-    tracked before the manifest knew them, which `dupgate init` records as a baseline.
+    `given` are the files this call was handed; a pair of two others is between images this
+    commit adds that pre-commit handed to another call (it splits long file lists).
     """
     blocking = outcome.blocking
     count = len(blocking)
@@ -104,14 +129,15 @@ def check_text(outcome: Outcome, given: set[str] | None = None, colour: bool = F
         + f" (backend {outcome.backend}/{outcome.model}, threshold {outcome.threshold:.2f}):",
         *pair_lines(blocking, outcome.threshold, colour),
         "",
-        "If a pair is intended, accept it (kept in .dupgate/allow/, then `git add .dupgate`):",
-        f'  dupgate allow {shlex.quote(blocking[0].a)} {shlex.quote(blocking[0].b)} --reason "..."',
+        "If a pair is intended, accept it (kept in .dupgate/allow/, then "
+        f"`{git_command(root, 'add .dupgate') if root else 'git add .dupgate'}`):",
+        "  " + allow_command(blocking[0]),
         "To commit anyway this once:  SKIP=dupgate git commit ...",
     ]
     if given is not None and any(p.a not in given and p.b not in given for p in blocking):
         lines.append(
-            "Some pairs are between images not yet in the manifest: if they were in the repository "
-            "before dupgate, `dupgate init` records them as an accepted baseline."
+            "Some pairs are between other images this commit adds (pre-commit split the file list "
+            "over several calls of the hook)."
         )
     return "\n".join(lines)
 

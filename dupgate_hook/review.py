@@ -113,6 +113,8 @@ def calibrate_command(
         print("\n".join(report.pair_lines(pairs, cal.threshold, colour)) or "  none")
     print()
     print("\n".join(cal.reasoning))
+    if not html_path:
+        print("To see those pairs side by side: dupgate calibrate --html calibrate.html")
     if html_path:
         from dupgate_hook import html_report
 

@@ -41,6 +41,7 @@ def contents_sent(server: FakeGemini) -> list[int]:
 
 def test_commit_flow_through_pre_commit(gemini_repo: Path, server: FakeGemini, hook: Hook) -> None:
     repo = gemini_repo
+    hook = Hook((hook.path, hook.rev), hook.env, repo, hook_id="dupgate-gemini")  # google-genai installed
     hook.env.update(GEMINI_API_KEY=KEY, DUPGATE_GEMINI_RETRY_DELAY="0.01")
     for i in range(3):
         save(picture(300 + i), repo / f"p{i}.png")
@@ -49,7 +50,7 @@ def test_commit_flow_through_pre_commit(gemini_repo: Path, server: FakeGemini, h
     assert "exit code: 3" in first.stdout, first.stdout
     assert contents_sent(server) == [3]
     assert all(m == "image/jpeg" for m in server.requests[0].mime_types)
-    assert "/.dupgate/vectors/gemini-gemini-embedding-2-768/" in "/" + first.stdout.split("git add ")[1]
+    assert "/.dupgate/vectors/gemini-gemini-embedding-2-768/" in "/" + first.stdout.split(" add ")[1]
     git(repo, "add", ".dupgate")
     assert hook_exit(hook.run("--files", "p0.png", "p1.png", "p2.png")) == 0
     assert contents_sent(server) == [3]  # nothing new: no request at all

@@ -28,7 +28,7 @@ def test_commit_flow_with_installed_hook(hook: Hook, repo: Path) -> None:
     git(repo, "add", "img")
     first = hook.commit("add photos")
     assert first.returncode != 0, first.stdout
-    assert "git add .dupgate/vectors/" in first.stdout
+    assert " add .dupgate/vectors/" in first.stdout
     assert "exit code: 3" in first.stdout
     assert git(repo, "log", "--oneline", check=False).returncode != 0  # nothing committed yet
     git(repo, "add", ".dupgate")

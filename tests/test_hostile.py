@@ -152,22 +152,18 @@ def test_symlinks_inside_and_outside_the_repo_are_skipped(
 # --- 3. a path that vanished between staging and the run --------------------------------------
 
 
-def test_a_staged_file_deleted_before_the_run_is_one_line_and_exit_2(
+def test_a_staged_file_deleted_before_the_run_is_judged_by_its_staged_content(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The commit holds the staged blob (pre-commit's stash restores it for the hook too)."""
     save(picture(530), repo / "kept.png")
     save(picture(531), repo / "gone one.png")
     git(repo, "add", "--", ".")
     os.unlink(repo / "gone one.png")
     for argv in (["check", "kept.png", "gone one.png"], ["check"]):
-        assert main(argv) == 2
+        assert main(argv) == 3
         err = capsys.readouterr().err
-        assert "Traceback" not in err
-        lines = [line for line in err.splitlines() if "gone one.png" in line]
-        assert lines == [
-            "dupgate: error: gone one.png: file not found (deleted or moved since it was staged?)"
-        ]
-    assert not (repo / MANIFEST_DIR).exists()  # nothing written
+        assert "Traceback" not in err and "gone one.png" not in err
     assert main(["check", "never-staged.png"]) == 2
     assert "never-staged.png: file not found" in capsys.readouterr().err
 

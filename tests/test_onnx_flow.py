@@ -46,7 +46,7 @@ def test_commit_flow_through_pre_commit_try_repo(
     assert "exit code: 3" in first.stdout, first.stdout + first.stderr
     [space] = space_folders(repo)
     assert space.startswith("onnx-") and space.endswith("-512")
-    assert f".dupgate/vectors/{space}/" in first.stdout.split("git add ")[1]
+    assert f".dupgate/vectors/{space}/" in first.stdout.split(" add ")[1]
     git(repo, "add", ".dupgate")
     assert hook_exit(hook.run("--files", "p0.png", "p1.png", "p2.png")) == 0
     save(picture(500).resize((240, 180)), repo / "p0-small.jpg", quality=70)

@@ -101,8 +101,8 @@ class GeminiBackend(CosineScores):
             from google.genai import types
         except ImportError:
             raise DupgateError(
-                "gemini backend: the google-genai package is not installed "
-                "(pip install google-genai)"
+                "gemini backend: the google-genai package is not installed; "
+                "pip install 'dupgate-hook[gemini]' (with pre-commit: the hook id dupgate-gemini)"
             ) from None
 
         contents = [
