@@ -152,20 +152,36 @@ def report_errors(session: Session, embedded: Embedded) -> bool:
     return bool(embedded.errors) and block
 
 
-def note_other_spaces(session: Session) -> None:
-    """Switching backend or model re-embeds into a folder of its own; say so once."""
+def note_other_spaces(session: Session) -> bool:
+    """Switching backend or model re-embeds into a folder of its own; say so once.
+
+    True when the manifest has no vectors for this space but does for another: every
+    committed image then lacks vectors because of the switch, not because it was skipped.
+    """
     store = session.stores.manifest
     if store is None or store.pack_ids():
-        return
+        return False
     parent = os.path.dirname(store.folder)
     others = sorted(n for n in os.listdir(parent) if n != store.space) if os.path.isdir(parent) else []
-    if others:
+    if not others:
+        return False
+    same_backend = [n for n in others if n.startswith(f"{session.backend.name}-")]
+    if same_backend:  # a new descriptor of the same backend: upgrading dupgate did this
+        print(
+            f"dupgate: the {session.backend.name} backend's model changed since {MANIFEST_DIR}/ was built "
+            f"({', '.join(same_backend)} -> {store.space}): run `dupgate update` once, then "
+            f"`git add {MANIFEST_DIR}` and commit (`dupgate prune --all-backends` drops the old vectors); "
+            "until then each commit embeds the images it is compared with",
+            file=sys.stderr,
+        )
+    else:
         print(
             f"dupgate: note: {MANIFEST_DIR}/ holds vectors for {', '.join(others)}, none for {store.space}; "
             "images will be embedded for this backend (`dupgate update` does it for all at once, "
             "`dupgate prune --all-backends` drops the old vectors)",
             file=sys.stderr,
         )
+    return True
 
 
 def refuse_changed_model(session: Session) -> None:
@@ -211,7 +227,7 @@ def check(
     with repo_lock(repo):
         session.stores.manifest.sweep_temp_files()  # so `git add .dupgate` never stages them
         refuse_changed_model(session)
-        note_other_spaces(session)
+        switched = note_other_spaces(session)
         tracked = session.tracked_refs(staged=True)  # the commit's content, not the work tree's
         changes = staged_changes(repo)
         refs = dict(tracked)
@@ -253,10 +269,11 @@ def check(
         to_add = write_pending(repo, session.stores.manifest, embedded.table, wanted, recorded)
     if to_add:
         if inherited:
+            why = (f"had no vectors for {session.space()} (the manifest holds another model's)" if switched
+                   else "committed earlier without vectors (SKIP=dupgate, --no-verify or before dupgate)")
             print(
-                f"dupgate: {inherited} image(s) committed earlier without vectors (SKIP=dupgate, --no-verify "
-                "or before dupgate) are recorded now, not judged in this commit; `dupgate audit` lists "
-                "their pairs"
+                f"dupgate: {inherited} image(s) {why} are recorded now, not judged in this commit; "
+                "`dupgate audit` lists their pairs"
             )
         print(
             f"dupgate: no near-duplicates; vectors of {embedded.embedded or 'the'} new image(s) "

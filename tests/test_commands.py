@@ -231,3 +231,22 @@ def test_keeping_freed_memory_is_harmless() -> None:
     blocks = [np.full((512, 1024), i, np.float32) for i in range(8)]  # 2 MB each
     del blocks[::2]
     assert [int(b[0, 0]) for b in blocks] == [1, 3, 5, 7]
+
+
+def test_a_new_local_model_tells_the_user_to_run_update(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After an upgrade changes the local descriptor, the hook names the change and `dupgate update`."""
+    save(picture(132), repo / "a.png")
+    stage_and_record(repo)
+    space = next((repo / ".dupgate" / "vectors").iterdir())
+    space.rename(space.parent / "local-mv0-100")  # what an older dupgate would have left
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "older model", "--no-verify")
+    capsys.readouterr()
+    save(picture(133), repo / "b.png")
+    git(repo, "add", "b.png")
+    assert main(["check", "b.png"]) == 3
+    out = capsys.readouterr()
+    assert "model changed" in out.err and "local-mv0-100 -> " in out.err and "`dupgate update`" in out.err
+    assert "(the manifest holds another model's)" in out.out and "SKIP=dupgate" not in out.out
