@@ -27,6 +27,14 @@ def commit_through_hook(hook: Hook, repo: Path, message: str) -> subprocess.Comp
     return first
 
 
+
+def _record(repo: Path, message: str) -> None:
+    """Commit what is in the work tree with its vectors (exit 3, stage .dupgate, commit)."""
+    git(repo, "add", ".")
+    assert main(["check"]) == 3
+    git(repo, "add", ".dupgate")
+    git(repo, "commit", "-qm", message, "--no-verify")
+
 def test_skip_is_once_later_commits_are_not_blocked_by_the_skipped_pair(hook: Hook, repo: Path) -> None:
     hook.install()
     git(repo, "add", ".pre-commit-config.yaml")
@@ -82,10 +90,7 @@ def test_skipped_pair_does_not_block_unrelated_images_in_split_calls(
 
 def test_direct_check_judges_the_staged_content(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     save(picture(1420), repo / "photo.png")
-    git(repo, "add", ".")
-    assert main(["check"]) == 3
-    git(repo, "add", ".dupgate")
-    git(repo, "commit", "-qm", "photo", "--no-verify")
+    _record(repo, "photo")
     save(picture(1420).resize((200, 150)), repo / "copy.jpg", quality=70)
     git(repo, "add", "copy.jpg")
     save(picture(1421), repo / "copy.jpg", quality=70)  # the work tree now differs from the index
@@ -171,10 +176,7 @@ def test_printed_commands_work_from_a_subfolder(hook: Hook, repo: Path) -> None:
 
 def test_update_says_which_unjudged_pairs_it_records(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     save(picture(1460), repo / "a.png")
-    git(repo, "add", ".")
-    assert main(["check"]) == 3
-    git(repo, "add", ".dupgate")
-    git(repo, "commit", "-qm", "a", "--no-verify")
+    _record(repo, "a")
     save(picture(1460).resize((200, 150)), repo / "a-copy.jpg", quality=70)
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "skipped copy", "--no-verify")
@@ -279,10 +281,7 @@ def test_calibration_page_does_not_ask_for_itself(repo: Path, tmp_path: Path) ->
 def test_html_report_is_readable_and_shows_the_next_step(hook: Hook, repo: Path) -> None:
     (repo / ".dupgate.yaml").write_text("html_report: dupgate-report.html\n")
     save(picture(1520), repo / "hero.png")
-    git(repo, "add", ".")
-    assert main(["check"]) == 3
-    git(repo, "add", ".dupgate")
-    git(repo, "commit", "-qm", "hero", "--no-verify")
+    _record(repo, "hero")
     save(picture(1520).resize((200, 150)), repo / "hero copy.jpg", quality=70)
     git(repo, "add", ".")
     assert hook_exit(hook.run("--files", "hero copy.jpg")) == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,13 +21,18 @@ from onnx_models import conv_model, sscd_like_model
 CONFIG = "backend: onnx\nmodel_path: models/tiny.onnx\n"
 
 
-@pytest.fixture
-def onnx_repo(repo: Path) -> Path:
-    conv_model(repo / "models" / "tiny.onnx")
-    (repo / ".dupgate.yaml").write_text(CONFIG)
+def _with_model(repo: Path, build: Callable[[Path], object], name: str, config: str) -> Path:
+    """The repository with a committed model file and the .dupgate.yaml that names it."""
+    build(repo / "models" / name)
+    (repo / ".dupgate.yaml").write_text(config)
     git(repo, "add", ".dupgate.yaml", "models")
     git(repo, "commit", "-qm", "model")
     return repo
+
+
+@pytest.fixture
+def onnx_repo(repo: Path) -> Path:
+    return _with_model(repo, conv_model, "tiny.onnx", CONFIG)
 
 
 def space_folders(repo: Path) -> list[str]:
@@ -136,11 +142,7 @@ SSCD_CONFIG = (
 
 @pytest.fixture
 def sscd_repo(repo: Path) -> Path:
-    sscd_like_model(repo / "models" / "sscd.onnx")
-    (repo / ".dupgate.yaml").write_text(SSCD_CONFIG)
-    git(repo, "add", ".dupgate.yaml", "models")
-    git(repo, "commit", "-qm", "model")
-    return repo
+    return _with_model(repo, sscd_like_model, "sscd.onnx", SSCD_CONFIG)
 
 
 def test_short_side_flow_through_pre_commit_try_repo(
