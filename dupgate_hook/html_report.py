@@ -87,7 +87,8 @@ class Thumbs:
     def _make(self, fs_path: str) -> Thumb:
         try:
             size = os.path.getsize(fs_path)
-            loaded = images.load(fs_path, THUMB_SIDE, self._max_pixels)
+            # Shown as the local backend sees it: a white glyph on transparency is not a blank tile.
+            loaded = images.load(fs_path, THUMB_SIDE, self._max_pixels, images.VISIBLE)
         except ImageError as exc:
             return Thumb(None, 0, 0, 0, exc.reason)
         except OSError as exc:

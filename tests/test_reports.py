@@ -347,3 +347,21 @@ def test_progress_bar_only_on_a_terminal(repo: Path) -> None:
         shutil.rmtree(folder)  # so the second run embeds again
     piped = dupgate(repo, "init", env=env)
     assert piped.returncode == 0 and "[" not in piped.stderr
+
+
+def test_thumbnails_show_transparent_art(tmp_path: Path) -> None:
+    """A white glyph on a transparent canvas is shown as the local backend compares it, not as a
+    blank white tile."""
+    import base64
+
+    from PIL import ImageDraw
+
+    from dupgate_hook.html_report import Thumbs
+
+    glyph = Image.new("RGBA", (120, 120), (0, 0, 0, 0))
+    ImageDraw.Draw(glyph).ellipse((20, 20, 100, 100), fill=(255, 255, 255, 255))
+    glyph.save(tmp_path / "glyph.png")
+    thumb = Thumbs(lambda p: str(tmp_path / p), 10**8)["glyph.png"]
+    assert thumb.data_uri is not None
+    shown = Image.open(io.BytesIO(base64.b64decode(thumb.data_uri.split(",", 1)[1]))).convert("L")
+    assert np.asarray(shown, dtype=float).std() > 50
