@@ -248,6 +248,7 @@ def test_a_400_megapixel_image_is_refused_without_being_decoded(repo: Path) -> N
     assert peak_mb < 500, f"peak memory {peak_mb:.0f} MB"
 
 
+@pytest.mark.slow  # ~5 s: decodes and shrinks 144 million pixels
 def test_a_144_megapixel_image_under_a_raised_limit_stays_in_bounded_memory(repo: Path) -> None:
     (repo / ".dupgate.yaml").write_text("max_image_pixels: 200000000\n")
     one_colour_png(repo / "big.png", 12_000, 12_000, rgb=True)
@@ -560,6 +561,7 @@ def test_fuzz_finding_gif_with_a_cut_frame_descriptor() -> None:
         images.decode("cut.gif", cut, 64)
 
 
+@pytest.mark.slow  # ~7 s: 900 mutated files
 def test_fuzz_short_run_finds_nothing_new(tmp_path: Path) -> None:
     counts, findings = fuzz.run(per_target=300, seed=1, workdir=tmp_path)
     assert [c["tried"] for c in counts.values()] == [300, 300, 300]
