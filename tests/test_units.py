@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
-from conftest import git
+from conftest import PROJECT, git
 from dupgate_hook.allowlist import Acceptance, AllowList, load_allowlist, write_allow_file
 from dupgate_hook.compare import Pair, clusters, find_pairs, pairs_from_scores
 from dupgate_hook.config import AllowRule
 from dupgate_hook.errors import DupgateError
+from dupgate_hook.images import IMAGE_SUFFIXES
 from dupgate_hook.manifest import VectorTable
 from dupgate_hook.paths import (
     content_key,
@@ -232,3 +235,32 @@ def test_write_pending_folds_pending_packs_into_one_and_skips_recorded_keys(repo
     git(repo, "add", *both)
     assert recorded_keys(found, manifest) == {K1, K2}
     assert write_pending(found, manifest, table, [K1, K2], {K1, K2}) == []
+
+
+# --- .pre-commit-hooks.yaml -------------------------------------------------------------------
+
+
+def pattern_suffixes(pattern: str) -> set[str]:
+    """The suffixes a `(?i)\\.(png|jpe?g|...)$` pattern names, `x?` expanded."""
+    found = re.fullmatch(r"\(\?i\)\\\.\((.*)\)\$", pattern)
+    assert found, f"not a suffix pattern: {pattern}"
+    out: set[str] = set()
+    for alt in found.group(1).split("|"):
+        optional = re.fullmatch(r"(\w*)(\w)\?(\w*)", alt)
+        if optional:
+            head, letter, tail = optional.groups()
+            out |= {f".{head}{tail}", f".{head}{letter}{tail}"}
+        else:
+            out.add(f".{alt}")
+    return out
+
+
+def test_every_hook_files_pattern_names_exactly_the_image_suffixes() -> None:
+    hooks = yaml.safe_load((PROJECT / ".pre-commit-hooks.yaml").read_text())
+    patterns = {h["id"]: h["files"] for h in hooks if "files" in h}
+    assert patterns, "no hook has a files: pattern"
+    for hook_id, pattern in patterns.items():
+        assert pattern_suffixes(pattern) == set(IMAGE_SUFFIXES), hook_id
+        for suffix in IMAGE_SUFFIXES:
+            assert re.search(pattern, f"img/a{suffix.upper()}"), (hook_id, suffix)
+        assert not re.search(pattern, "img/a.svg") and not re.search(pattern, "img/png")
