@@ -6,6 +6,7 @@ import contextlib
 import functools
 import os
 from collections.abc import Callable
+from enum import IntEnum
 from typing import BinaryIO
 
 from dupgate_hook.errors import DupgateError
@@ -57,3 +58,12 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+class ExitCode(IntEnum):
+    """What the hook's exit status tells pre-commit and the user (the README lists them)."""
+
+    CLEAN = 0  # nothing to block
+    FOUND = 1  # near-duplicates found
+    ERROR = 2  # a problem to fix first (config, unreadable image, backend)
+    UPDATED = 3  # vectors written to .dupgate/: stage them and commit again
