@@ -13,6 +13,7 @@ from dupgate_hook.errors import DupgateError
 from dupgate_hook.images import is_image_path, read_bytes
 from dupgate_hook.paths import ImageRef, content_key, to_repo_path, tracked_images
 from dupgate_hook.store import repo_lock
+from dupgate_hook.util import ExitCode
 
 
 def allow(a: str, b: str, reason: str) -> int:
@@ -39,7 +40,7 @@ def allow(a: str, b: str, reason: str) -> int:
     score = _pair_score(session, pa, ka, pb, kb)
     stage = report.git_command(repo.root, "add " + written)
     print(f"dupgate: accepted {pa} <-> {pb}{score}. Stage it:  {stage}")
-    return 0
+    return ExitCode.CLEAN
 
 
 def _pair_score(session: Session, pa: str, ka: str, pb: str, kb: str) -> str:

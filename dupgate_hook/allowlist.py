@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from dupgate_hook.config import AllowRule
 from dupgate_hook.errors import DupgateError
-from dupgate_hook.manifest import MANIFEST_DIR, atomic_write, read_json
+from dupgate_hook.manifest import MANIFEST_DIR, read_json
+from dupgate_hook.util import atomic_write
 
 ALLOW_DIR = "allow"
 SCHEMA = 1

@@ -42,7 +42,6 @@ class Bin:
 class Calibration:
     images: int
     threshold: float
-    default: float
     suggested: float
     bins: list[Bin]
     reasoning: list[str]
@@ -110,7 +109,6 @@ def calibrate(
     return Calibration(
         images=len(keys),
         threshold=threshold,
-        default=default,
         suggested=suggested,
         bins=_bins(per_image, floor),
         reasoning=reasoning,

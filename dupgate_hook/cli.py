@@ -12,8 +12,7 @@ from dupgate_hook.backends import BACKEND_NAMES
 from dupgate_hook.errors import DupgateError
 from dupgate_hook.images import is_image_path
 from dupgate_hook.neighbours import DEFAULT_NEIGHBOURS
-
-EXIT_CLEAN, EXIT_DUPLICATES, EXIT_ERROR, EXIT_STAGE = 0, 1, 2, 3
+from dupgate_hook.util import ExitCode
 
 
 def _in_range(kind: type[float] | type[int], low: float, high: float) -> Callable[[str], float]:
@@ -176,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands.prune(args.all_backends)
     except DupgateError as exc:
         print(f"dupgate: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return EXIT_ERROR
+        return ExitCode.ERROR
     except KeyboardInterrupt:
         print("dupgate: interrupted (vectors already computed are cached)", file=sys.stderr)
         return 130
@@ -188,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(set DUPGATE_DEBUG=1 for details)",
             file=sys.stderr,
         )
-        return EXIT_ERROR
+        return ExitCode.ERROR
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from dupgate_hook.paths import (
     worktree_changed,
 )
 from dupgate_hook.store import Stores, cache_root, open_stores, recorded_keys, repo_lock, write_pending
+from dupgate_hook.util import ExitCode
 
 if TYPE_CHECKING:
     from dupgate_hook.html_report import Thumbs
@@ -262,9 +263,9 @@ def check(
 
             sarif.write_merged(sarif_path, outcome, sarif.state_digest(outcome, session.space()))
         if report_errors(session, embedded):
-            return 2
+            return ExitCode.ERROR
         if outcome.blocking:
-            return 1
+            return ExitCode.FOUND
         wanted = [embedded.keys[p] for p in tracked if p in embedded.keys]
         to_add = write_pending(repo, session.stores.manifest, embedded.table, wanted, recorded)
     if to_add:
@@ -282,8 +283,8 @@ def check(
         print("  " + report.git_command(repo.root, "add " + " ".join(to_add)))
         stage_all = report.git_command(repo.root, f"add {MANIFEST_DIR}")
         print(f"(`git commit -a` never stages new files: {stage_all} && git commit -a ...)")
-        return 3
-    return 0
+        return ExitCode.UPDATED
+    return ExitCode.CLEAN
 
 
 def _write_blocked_page(session: Session, outcome: report.Outcome, html_path: str | None) -> None:
@@ -345,7 +346,7 @@ def init(baseline: bool, command: str = "init") -> int:
         refs = session.tracked_refs()
         embedded = session.embed(list(refs.values()))
         if report_errors(session, embedded):
-            return 2
+            return ExitCode.ERROR
         in_manifest = recorded_keys(repo, session.stores.manifest)
         to_add = write_pending(
             repo, session.stores.manifest, embedded.table, list(embedded.keys.values()), in_manifest
@@ -380,7 +381,7 @@ def init(baseline: bool, command: str = "init") -> int:
         print("\n".join(report.pair_lines(unjudged, session.threshold, report.use_colour(sys.stdout))))
     if to_add:
         print("Stage the manifest:  " + report.git_command(repo.root, f"add {MANIFEST_DIR}"))
-    return 0
+    return ExitCode.CLEAN
 
 
 def prune(all_backends: bool) -> int:
@@ -409,7 +410,7 @@ def prune(all_backends: bool) -> int:
     )
     if dropped or len(old_ids) > 1 or removed_spaces:
         print("Stage the change:  " + report.git_command(repo.root, f"add -A {MANIFEST_DIR}"))
-    return 0
+    return ExitCode.CLEAN
 
 
 def _remove_other_spaces(current: str) -> list[str]:

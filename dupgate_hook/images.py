@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageStat, UnidentifiedImageError
 
 from dupgate_hook.errors import ImageError
+from dupgate_hook.util import LFS_POINTER_PREFIX, one_line
 
 # File suffixes the hook treats as raster images. SVG is vector art and is skipped.
 IMAGE_SUFFIXES = frozenset(
@@ -52,7 +53,6 @@ VISIBLE = "visible"  # on white, unless that leaves (almost) nothing to see: the
 # on black. A white or pale glyph becomes visible; dark art, and any art a copy flattened onto
 # white still shows, stays on white (so such a copy matches its transparent original).
 _VISIBLE_SHARE = 0.2
-LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
 _MAX_FILE_BYTES = 512 * 1024 * 1024
 
 
@@ -122,7 +122,7 @@ def decode(path: str, data: bytes, max_side: int, max_pixels: int = DEFAULT_MAX_
         raise ImageError(path, "not a recognised image format (corrupt or wrong extension?)") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError, struct.error) as exc:
         # Pillow reports truncation and corruption through this mix of exception types.
-        raise ImageError(path, f"corrupt or truncated image ({_one_line(exc)})") from None
+        raise ImageError(path, f"corrupt or truncated image ({one_line(exc, marker='')})") from None
     except MemoryError:
         raise ImageError(path, "image too large to decode in memory") from None
     return LoadedImage(rgb, width, height)
@@ -209,11 +209,6 @@ def _composite(img: Image.Image, colour: tuple[int, int, int]) -> Image.Image:
 def _spread(img: Image.Image) -> float:
     """Standard deviation of the picture's brightness (0..255)."""
     return float(ImageStat.Stat(img.convert("L")).stddev[0])
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:200]
 
 
 # Truncated files must fail, not be silently padded with grey.

@@ -10,16 +10,15 @@ rename; the JSON last, so a pack without its JSON is ignored). Keys are git blob
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import re
-from collections.abc import Callable, Iterable
-from typing import BinaryIO
+from collections.abc import Iterable
 
 import numpy as np
 
 from dupgate_hook.errors import DupgateError
+from dupgate_hook.util import atomic_write, one_line
 
 SCHEMA = 1
 MANIFEST_DIR = ".dupgate"
@@ -157,7 +156,7 @@ class PackStore:
         except DupgateError:
             raise
         except Exception as exc:  # hostile zip bytes fail in many ways: zipfile, zlib, lzma, struct...
-            raise DupgateError(f"{name}.npz: unreadable vectors ({_short(exc)})") from None
+            raise DupgateError(f"{name}.npz: unreadable vectors ({one_line(exc, 160, marker='')})") from None
         if vectors.dtype.kind != "f" or vectors.ndim != 2:
             raise DupgateError(f"{name}.npz: vectors must be a 2-D float array, not {vectors.dtype}")
         if vectors.shape != (len(keys), self.dimensions):
@@ -268,42 +267,9 @@ def read_json(path: str, label: str, what: str) -> object:
         with open(path, encoding="utf-8") as f:
             return json.load(f, parse_constant=_reject_constant)
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise DupgateError(f"{label}: unreadable {what} ({_short(exc)})") from None
-
-
-def atomic_write(path: str, write: Callable[[BinaryIO], object], label: str) -> None:
-    import tempfile
-
-    folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        # mkstemp makes 0600; the file gets the mode any new file would (0644 with umask 022).
-        with contextlib.suppress(OSError, AttributeError):  # AttributeError: no fchmod on Windows
-            os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise DupgateError(
-            f"{label}: cannot write {os.path.basename(path)} ({exc.strerror or exc})"
-        ) from None
-
-
-@functools.cache
-def _umask() -> int:
-    """The process umask (it can only be read by setting it; once, before any thread writes)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+        raise DupgateError(f"{label}: unreadable {what} ({one_line(exc, 160, marker='')})") from None
 
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not allowed")
 
-
-def _short(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:160] or type(exc).__name__

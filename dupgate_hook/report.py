@@ -10,8 +10,8 @@ from typing import Any, TextIO
 
 from dupgate_hook.compare import Pair, clusters
 from dupgate_hook.errors import DupgateError, ImageError
-from dupgate_hook.manifest import atomic_write
 from dupgate_hook.progress import is_terminal
+from dupgate_hook.util import atomic_write
 
 
 @dataclass

@@ -11,6 +11,7 @@ from dupgate_hook.commands import Session, open_session, report_errors, write_ht
 from dupgate_hook.embed import Embedded
 from dupgate_hook.neighbours import approximate_pairs, index_class
 from dupgate_hook.report import Outcome
+from dupgate_hook.util import ExitCode
 
 _BAR_WIDTH = 40
 
@@ -61,8 +62,8 @@ def audit(
     if html_path:
         print(f"dupgate: HTML report: {write_html(session, outcome, html_path)}", file=sys.stderr)
     if report_errors(session, embedded):
-        return 2
-    return 1 if outcome.blocking else 0
+        return ExitCode.ERROR
+    return ExitCode.FOUND if outcome.blocking else ExitCode.CLEAN
 
 
 def report_page(
@@ -81,7 +82,7 @@ def report_page(
         f"dupgate: {count} near-duplicate pair{'s' if count != 1 else ''} "
         f"({len(outcome.accepted)} accepted) among {len(outcome.keys)} images: {written}"
     )
-    return 2 if report_errors(session, embedded) else 0
+    return ExitCode.ERROR if report_errors(session, embedded) else ExitCode.CLEAN
 
 
 def calibrate_command(
@@ -90,10 +91,10 @@ def calibrate_command(
     session = open_session(backend, threshold)
     embedded = session.embed_for_audit(paths)
     if report_errors(session, embedded):
-        return 2
+        return ExitCode.ERROR
     if len(embedded.keys) < 2:
         print("dupgate calibrate: fewer than two images, nothing to compare")
-        return 0
+        return ExitCode.CLEAN
     cal = calibrate(
         embedded.keys,
         embedded.table,
@@ -130,7 +131,7 @@ def calibrate_command(
             html_report.calibration_section(cal, thumbs),
         )
         print(f"dupgate: HTML page: {report.write_report_file(html_path, page, 'HTML page')}")
-    return 0
+    return ExitCode.CLEAN
 
 
 def histogram_text(cal: Calibration, colour: bool) -> str:

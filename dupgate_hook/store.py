@@ -29,7 +29,6 @@ _LOCK_WAIT_SECONDS = 120.0
 class Stores:
     manifest: PackStore | None  # None outside a git repository
     cache: PackStore
-    repo: Repo | None
 
 
 def cache_root(repo: Repo | None) -> str:
@@ -47,7 +46,7 @@ def open_stores(repo: Repo | None, space: str, dimensions: int) -> Stores:
         manifest = PackStore(os.path.join(repo.root, *rel.split("/")), space, dimensions, rel)
     root = cache_root(repo)
     cache = PackStore(os.path.join(root, space), space, dimensions, f"cache {root}/{space}")
-    return Stores(manifest=manifest, cache=cache, repo=repo)
+    return Stores(manifest=manifest, cache=cache)
 
 
 def tracked_pack_ids(repo: Repo, store: PackStore) -> set[str]:

@@ -20,6 +20,17 @@ from pictures import picture as picture  # noqa: E402  (re-exported to the tests
 PROJECT_FILES = ("dupgate_hook", "pyproject.toml", ".pre-commit-hooks.yaml", "README.md")
 
 
+# A test that takes any of these runs real pre-commit (its first use builds the hook's
+# environment, ~12 s; `try-repo` builds one every call): it is marked slow.
+PRE_COMMIT_FIXTURES = frozenset({"hook", "hook_repo", "hook_env", "pre_commit_home"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PRE_COMMIT_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def run(
     cmd: list[str],
     cwd: Path,

@@ -222,15 +222,50 @@ def test_first_run_scores_equal_later_runs(repo: Path, capsys: pytest.CaptureFix
     assert len(fresh) == 66 and fresh == stored
 
 
-def test_keeping_freed_memory_is_harmless() -> None:
-    """The hook's process tunes glibc's allocator (Linux only); arrays still behave."""
-    from dupgate_hook.cli import _keep_freed_memory
+_MMAP_PROBE = """
+import ctypes, sys
+import numpy as np
+from dupgate_hook.cli import _keep_freed_memory
 
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in
+                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallInfo2
+if sys.argv[1] == "tuned":
     _keep_freed_memory()
     _keep_freed_memory()  # idempotent
-    blocks = [np.full((512, 1024), i, np.float32) for i in range(8)]  # 2 MB each
-    del blocks[::2]
-    assert [int(b[0, 0]) for b in blocks] == [1, 3, 5, 7]
+before = libc.mallinfo2().hblks
+blocks = [np.full((512, 1024), i, np.float32) for i in range(8)]  # 2 MB each
+mapped = libc.mallinfo2().hblks - before
+del blocks[::2]
+assert [int(b[0, 0]) for b in blocks] == [1, 3, 5, 7]  # and arrays still behave
+print(mapped)
+"""
+
+
+def mapped_blocks(mode: str) -> int:
+    """How many of eight 2 MB arrays glibc served with their own mmap, in a fresh process."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run(
+        [sys.executable, "-c", _MMAP_PROBE, mode], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator only")
+def test_keeping_freed_memory_serves_mb_arrays_from_the_heap() -> None:
+    """The hook's process tunes glibc's allocator: MB-sized arrays no longer get their own mmap."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallinfo2  # noqa: B018 (glibc 2.33+; the probe needs it)
+    except (OSError, AttributeError):
+        pytest.skip("no glibc mallinfo2 here")
+    assert mapped_blocks("plain") == 8  # the probe sees glibc's default: one mmap per array
+    assert mapped_blocks("tuned") == 0
 
 
 def test_a_new_local_model_tells_the_user_to_run_update(

@@ -307,8 +307,10 @@ def test_readme_install_names_a_tag_the_release_process_makes() -> None:
     from dupgate_hook import __version__
 
     project = Path(__file__).resolve().parent.parent
-    version = tomllib.loads((project / "pyproject.toml").read_text())["project"]["version"]
-    assert __version__ == version
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert "version" not in pyproject["project"] and "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "dupgate_hook.__version__"}
+    version = __version__  # one place, so pyproject and the package agree by construction
     config = readme_block("## Install in a site repository")
     assert f"rev: v{version}\n" in config
     release = README.split("### Releasing", 1)[1].split("\n## ", 1)[0]

@@ -248,6 +248,7 @@ def test_a_400_megapixel_image_is_refused_without_being_decoded(repo: Path) -> N
     assert peak_mb < 500, f"peak memory {peak_mb:.0f} MB"
 
 
+@pytest.mark.slow  # ~5 s: decodes and shrinks 144 million pixels
 def test_a_144_megapixel_image_under_a_raised_limit_stays_in_bounded_memory(repo: Path) -> None:
     (repo / ".dupgate.yaml").write_text("max_image_pixels: 200000000\n")
     one_colour_png(repo / "big.png", 12_000, 12_000, rgb=True)
@@ -262,12 +263,22 @@ def test_a_144_megapixel_image_under_a_raised_limit_stays_in_bounded_memory(repo
 # --- 6. SIGKILL while the manifest is being written -------------------------------------------
 
 WRITER = """
-import sys, random, numpy as np
+import os, sys, random, time, numpy as np
+from dupgate_hook import manifest
 from dupgate_hook.manifest import PackStore
 store = PackStore(sys.argv[1], "local-test-64", 64, "test")
 rng = random.Random(int(sys.argv[2]))
+hold = sys.argv[3] == "hold"
 previous = store.pack_ids()
-print("ready", flush=True)
+real_replace = os.replace
+
+def replace(src, dst):  # with "hold": stop with a temp file written but not yet in place
+    if hold and previous:
+        print("holding", flush=True)
+        time.sleep(60)
+    real_replace(src, dst)
+
+manifest.os.replace = replace
 while True:
     keys = ["%040x" % rng.getrandbits(160) for _ in range(rng.randint(1, 3000))]
     new = store.write_pack(keys, np.ones((len(keys), 64), np.float32))
@@ -275,58 +286,99 @@ while True:
         if old != new:
             store.remove_pack(old)
     previous = [new]
+    print("packed", flush=True)  # the handshake: at least one pack is complete
 """
+
+
+def kill_writer(folder: Path, script: Path, trial: int, wait_for: bytes, delay: float) -> None:
+    """Start the writer, wait until it says `wait_for`, then SIGKILL it `delay` seconds later."""
+    hold = "hold" if wait_for == b"holding\n" else "run"
+    env = dict(os.environ, PYTHONPATH=str(PROJECT))
+    cmd = [sys.executable, str(script), str(folder), str(trial), hold]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    while (line := proc.stdout.readline()) != wait_for:
+        assert line, "the writer ended before reaching the point to kill it at"
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
 
 
 def test_sigkill_while_writing_packs_never_leaves_a_broken_one(tmp_path: Path) -> None:
     folder = tmp_path / "vectors" / "local-test-64"
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
-    env = dict(os.environ, PYTHONPATH=str(PROJECT))
     rng = random.Random(5)
     strays = 0
-    for trial in range(8):
-        proc = subprocess.Popen(
-            [sys.executable, str(script), str(folder), str(trial)], env=env, stdout=subprocess.PIPE
-        )
-        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-        time.sleep(rng.uniform(0.05, 0.6))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        proc.stdout.close()
+    for trial in range(9):
+        # eight kills at random moments after a pack is complete, the last one mid-write
+        wait_for = b"holding\n" if trial == 8 else b"packed\n"
+        kill_writer(folder, script, trial, wait_for, rng.uniform(0.0, 0.3) if trial < 8 else 0.0)
         store = PackStore(str(folder), "local-test-64", 64, "test")
         ids = store.pack_ids()
-        assert ids, "the writer never finished a pack"
+        assert ids, "no complete pack after the writer said it finished one"
         for pack_id in ids:
             keys, vectors = store.read_pack(pack_id)
             assert vectors.shape == (len(keys), 64)
-        strays += len(temp_files(folder))
-    # `.tmp-*` files a kill leaves behind are never read as packs (asserted above)
-    print(f"{strays} stray temp file(s) left by 8 kills, all ignored")
+        left = len(temp_files(folder)) - strays
+        assert 0 <= left <= 1, f"one kill left {left} temp files (one write is in flight at a time)"
+        strays += left
+    # the mid-write kill left its temp file, and the packs above read cleanly around it
+    assert left == 1 and strays >= 1
+
+
+HOLDING_CHECK = """
+import sys, time
+from dupgate_hook import manifest
+from dupgate_hook.cli import main
+real_write = manifest.atomic_write
+after = sys.argv[1] == "after"
+
+def atomic_write(path, write, label):  # stop at the first vectors file of the manifest
+    if "/.dupgate/" in path and path.endswith(".npz"):
+        def held(f):
+            if after:
+                write(f)
+            print("holding", flush=True)
+            time.sleep(60)
+        real_write(path, held, label)
+    real_write(path, write, label)
+
+manifest.atomic_write = atomic_write
+sys.exit(main(["check"]))
+"""
 
 
 def test_sigkill_during_dupgate_check_leaves_a_loadable_manifest(repo: Path) -> None:
     for i in range(12):
         save(picture(560 + i, (640, 480)), repo / f"p{i}.png")
     git(repo, "add", ".")
+    script = repo.parent / "holding_check.py"
+    script.write_text(HOLDING_CHECK)
     env = dict(os.environ, PYTHONPATH=str(PROJECT))
-    rng = random.Random(6)
-    for _ in range(4):
+    for trial in range(4):
+        # killed with the manifest's temp file empty, then written but not in place
+        where = "after" if trial % 2 else "before"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dupgate_hook", "check"],
+            [sys.executable, str(script), where],
             cwd=repo,
             env=env,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(rng.uniform(0.2, 1.2))
+        assert proc.stdout is not None
+        while (line := proc.stdout.readline()) != b"holding\n":
+            assert line, "dupgate check ended before writing the manifest"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        proc.stdout.close()
         assert_manifest_loads(repo)
         for cache in (repo / ".git" / "dupgate" / "cache").glob("*"):
             store = PackStore(str(cache), cache.name, int(cache.name.rsplit("-", 1)[1]), "cache")
             for pack_id in store.pack_ids():
                 store.read_pack(pack_id)
+    assert temp_files(repo / ".dupgate"), "the kills mid-write left no temp file to sweep"
     space = space_id(LocalBackend(BackendSettings()))  # the default backend's folder
     stray = repo / ".dupgate" / "vectors" / space / ".tmp-left-by-a-kill"
     stray.parent.mkdir(parents=True, exist_ok=True)
@@ -509,6 +561,7 @@ def test_fuzz_finding_gif_with_a_cut_frame_descriptor() -> None:
         images.decode("cut.gif", cut, 64)
 
 
+@pytest.mark.slow  # ~7 s: 900 mutated files
 def test_fuzz_short_run_finds_nothing_new(tmp_path: Path) -> None:
     counts, findings = fuzz.run(per_target=300, seed=1, workdir=tmp_path)
     assert [c["tried"] for c in counts.values()] == [300, 300, 300]

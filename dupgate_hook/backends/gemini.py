@@ -25,6 +25,7 @@ import numpy as np
 
 from dupgate_hook.backends.base import BackendSettings, CosineScores, l2_normalise
 from dupgate_hook.errors import DupgateError
+from dupgate_hook.util import one_line
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -247,7 +248,5 @@ class GeminiBackend(CosineScores):
 
     def _clean(self, exc: object, limit: int = 200) -> str:
         """`exc` as one short line with the key (should it ever be echoed) masked."""
-        text = " ".join(str(exc).split())
-        if self._key:
-            text = text.replace(self._key, "***")
-        return text if len(text) <= limit else text[: limit - 3] + "..."
+        text = " ".join(str(exc).split())  # a text, not `exc`: no type name for an empty message
+        return one_line(text.replace(self._key, "***") if self._key else text, limit)

@@ -30,8 +30,9 @@ import numpy as np
 
 from dupgate_hook.backends import onnx_model
 from dupgate_hook.backends.base import BackendSettings, CosineScores, l2_normalise
-from dupgate_hook.backends.onnx_model import FactsCache, ModelFacts, ModelFile, one_line, show_shape
+from dupgate_hook.backends.onnx_model import FactsCache, ModelFacts, ModelFile, show_shape
 from dupgate_hook.errors import DupgateError
+from dupgate_hook.util import one_line
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

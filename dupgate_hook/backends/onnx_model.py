@@ -14,16 +14,15 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from dupgate_hook.backends.base import BackendSettings
 from dupgate_hook.errors import DupgateError
+from dupgate_hook.util import LFS_POINTER_PREFIX, atomic_write, one_line
 
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
@@ -92,7 +91,7 @@ def file_sha256(model: ModelFile) -> str:
     try:
         with open(model.path, "rb") as f:
             head = f.read(1 << 20)
-            if head.startswith(b"version https://git-lfs.github.com/spec/"):
+            if head.startswith(LFS_POINTER_PREFIX):
                 raise DupgateError(
                     f"model_path: {model.shown} is a Git LFS pointer, not the model; run `git lfs pull`"
                 )
@@ -203,11 +202,6 @@ def show_shape(shape: list[Any] | tuple[Any, ...]) -> str:
     return "(" + ", ".join(str(d) if d is not None else "?" for d in shape) + ")"
 
 
-def one_line(exc: BaseException, limit: int = 200) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 class FactsCache:
     """`onnx-models.json` in the cache folder; damage or a read-only folder only costs time."""
 
@@ -253,17 +247,14 @@ class FactsCache:
         while len(models) > _MAX_MODELS:  # oldest first: dicts keep insertion order
             models.pop(next(iter(models)))
         folder = os.path.dirname(self.path)
-        tmp = None
+        text = json.dumps({"version": _FACTS_VERSION, "models": models})
         try:
             os.makedirs(folder, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".onnx-models.", suffix=".tmp", dir=folder)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"version": _FACTS_VERSION, "models": models}, f)
-            os.replace(tmp, self.path)
-        except OSError:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+            atomic_write(
+                self.path, lambda f: f.write(text.encode()), FACTS_FILE, prefix=".onnx-models.", suffix=".tmp"
+            )
+        except (OSError, DupgateError):
+            pass
 
     def _read(self) -> dict[str, Any]:
         if self.path is None:
