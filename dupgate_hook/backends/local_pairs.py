@@ -146,8 +146,7 @@ def pair_scores(vectors: np.ndarray, first: np.ndarray, second: np.ndarray,
     back = np.empty(2 * count, np.float32)
     back[order] = directed
     best = np.maximum(back[:count], back[count:])
-    best *= lf.colour_agreement(prep.rgb[first], prep.detail[first], prep.rgb[second],
-                                prep.detail[second])
+    best *= lf.colour_pairs(prep.rgb, prep.detail, first, second)
     scores: np.ndarray = np.clip(best, -1.0, 1.0)
     return scores
 
