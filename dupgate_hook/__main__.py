@@ -1,3 +1,3 @@
-from dupgate_hook.cli import main
+from dupgate_hook.main import main
 
 raise SystemExit(main())

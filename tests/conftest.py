@@ -56,7 +56,7 @@ def save(img: Image.Image, path: Path, **kwargs: object) -> Path:
 
 def stage_and_record(repo: Path) -> None:
     """Make the manifest complete for what is staged (exit 3, then 0), then commit."""
-    from dupgate_hook.cli import main
+    from dupgate_hook.main import main
 
     git(repo, "add", "-A")
     assert main(["check"]) in (0, 3)

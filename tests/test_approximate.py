@@ -124,7 +124,7 @@ def test_approximate_audit_errors(repo: Path) -> None:
     proc = run([*DUPGATE, "audit", "--approximate", "--neighbours", "0"], repo, check=False)
     assert proc.returncode == 2 and "--neighbours" in proc.stderr
     # Without the optional package: one line naming the fix, exit 2, no traceback.
-    code = ("import sys; sys.modules['usearch'] = None; from dupgate_hook.cli import main; "
+    code = ("import sys; sys.modules['usearch'] = None; from dupgate_hook.main import main; "
             "raise SystemExit(main(['audit', '--approximate']))")
     proc = run([sys.executable, "-c", code], repo, check=False, env={**os.environ})
     assert proc.returncode == 2, proc.stderr

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from conftest import git, picture, save, stage_and_record
-from dupgate_hook.cli import main
+from dupgate_hook.main import main
 
 
 def test_check_outside_git_is_a_clear_error(
@@ -225,7 +225,7 @@ def test_first_run_scores_equal_later_runs(repo: Path, capsys: pytest.CaptureFix
 _MMAP_PROBE = """
 import ctypes, sys
 import numpy as np
-from dupgate_hook.cli import _keep_freed_memory
+from dupgate_hook.main import _keep_freed_memory
 
 class MallInfo2(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import Hook, git, hook_exit, picture, run, save
-from dupgate_hook.cli import main
+from dupgate_hook.main import main
 
 
 def dupgate(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

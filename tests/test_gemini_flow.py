@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Hook, git, hook_exit, picture, save
-from dupgate_hook.cli import main
+from dupgate_hook.main import main
 from fake_gemini import FakeGemini, Fault
 
 KEY = "AIzaFAKE-flow-k3y-9876543210"
@@ -74,7 +74,7 @@ def test_all_in_manifest_never_imports_the_sdk(gemini_repo: Path, server: FakeGe
     assert main(["check", "a.png"]) == 3
     git(repo, "add", ".dupgate")
     probe = (
-        "import sys; from dupgate_hook.cli import main; rc = main(['check', 'a.png']); "
+        "import sys; from dupgate_hook.main import main; rc = main(['check', 'a.png']); "
         "print(rc, 'google.genai' in sys.modules)"
     )
     proc = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True)

@@ -32,9 +32,9 @@ from conftest import PROJECT, git, picture, save, stage_and_record
 from dupgate_hook import images
 from dupgate_hook.backends.base import BackendSettings, space_id
 from dupgate_hook.backends.local import LocalBackend
-from dupgate_hook.cli import main
 from dupgate_hook.config import parse_config
 from dupgate_hook.errors import DupgateError
+from dupgate_hook.main import main
 from dupgate_hook.manifest import MANIFEST_DIR, PackStore
 
 sys.path.insert(0, str(PROJECT / "benchmarks"))
@@ -223,7 +223,7 @@ def check_with_peak_memory(repo: Path, name: str) -> tuple[int, float, str]:
     code = textwrap.dedent(
         f"""
         import resource, sys
-        from dupgate_hook.cli import main
+        from dupgate_hook.main import main
         rc = main(["check", {name!r}])
         print("RESULT", rc, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         """
@@ -331,7 +331,7 @@ def test_sigkill_while_writing_packs_never_leaves_a_broken_one(tmp_path: Path) -
 HOLDING_CHECK = """
 import sys, time
 from dupgate_hook import manifest
-from dupgate_hook.cli import main
+from dupgate_hook.main import main
 real_write = manifest.atomic_write
 after = sys.argv[1] == "after"
 

@@ -9,7 +9,7 @@ import pytest
 from onnx import TensorProto
 
 from conftest import git, picture, save
-from dupgate_hook.cli import main
+from dupgate_hook.main import main
 from onnx_models import conv_model, odd_input_model, sscd_like_model, two_input_model
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import Hook, git, hook_exit, picture, save, stage_and_record
 from dupgate_hook.backends.onnx_model import FACTS_FILE
-from dupgate_hook.cli import main
+from dupgate_hook.main import main
 from onnx_models import conv_model, sscd_like_model
 
 CONFIG = "backend: onnx\nmodel_path: models/tiny.onnx\n"
@@ -97,7 +97,7 @@ def test_check_with_everything_in_the_manifest_never_imports_onnxruntime(onnx_re
     stage_and_record(repo)
     assert (repo / ".git" / "dupgate" / "cache" / FACTS_FILE).is_file()
     probe = (
-        "import sys; from dupgate_hook.cli import main; rc = main(['check', sys.argv[1]]); "
+        "import sys; from dupgate_hook.main import main; rc = main(['check', sys.argv[1]]); "
         "print(rc, 'onnxruntime' in sys.modules)"
     )
     proc = subprocess.run([sys.executable, "-c", probe, "a.png"], cwd=repo, capture_output=True, text=True)
@@ -127,7 +127,7 @@ def test_the_local_backend_never_imports_onnxruntime(repo: Path) -> None:
     save(picture(550), repo / "a.png")
     git(repo, "add", ".")
     probe = (
-        "import sys; from dupgate_hook.cli import main; rc = main(['check', 'a.png']); "
+        "import sys; from dupgate_hook.main import main; rc = main(['check', 'a.png']); "
         "print(rc, 'onnxruntime' in sys.modules)"
     )
     proc = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True)

@@ -22,7 +22,7 @@ from PIL import Image
 from chromium import Browser
 from conftest import Hook, git, hook_exit, picture, run, save, stage_and_record
 from dupgate_hook.calibrate import _suggest
-from dupgate_hook.cli import main
+from dupgate_hook.main import main
 
 HOSTILE = "<img src=x onerror=alert(1)>.png"
 SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"

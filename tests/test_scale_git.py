@@ -16,7 +16,7 @@ from conftest import git, picture, save
 from dupgate_hook.backends.base import BackendSettings, l2_normalise, space_id
 from dupgate_hook.backends.local import LocalBackend
 from dupgate_hook.backends.local_features import DIMENSIONS
-from dupgate_hook.cli import main
+from dupgate_hook.main import main
 from dupgate_hook.manifest import PackStore
 
 SPACE = space_id(LocalBackend(BackendSettings()))  # the default backend's folder

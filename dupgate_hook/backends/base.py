@@ -54,6 +54,10 @@ class Backend(Protocol):
     near-duplicate pair has some query of one close to some entry of the other (with
     `queries_too` false only the entries need be made); and
     `pair_scores` scores chosen pairs exactly as `similarity` would.
+
+    When the manifest holds vectors of an older model of this backend and none of the
+    current one, `outdated_vectors_error` says why the command must stop (the message names
+    `where` they are), or returns None to let each commit embed what it compares with.
     """
 
     name: str
@@ -73,6 +77,8 @@ class Backend(Protocol):
     def pair_scores(
         self, vectors: np.ndarray, first: np.ndarray, second: np.ndarray, floor: float | None = None
     ) -> np.ndarray: ...
+
+    def outdated_vectors_error(self, where: str) -> str | None: ...
 
 
 def space_id(backend: Backend) -> str:

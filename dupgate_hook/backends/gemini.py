@@ -92,6 +92,10 @@ class GeminiBackend(CosineScores):
         self._key = ""
         self._key_variable = ""
 
+    def outdated_vectors_error(self, where: str) -> str | None:
+        """Another model or size re-embeds as it goes; the hook says `dupgate update` does it at once."""
+        return None
+
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         """One request of one content per image; rows come back L2-normalised float32."""
         if not images:

@@ -222,6 +222,10 @@ class LocalBackend:
     def __init__(self, settings: BackendSettings) -> None:
         self.settings = settings
 
+    def outdated_vectors_error(self, where: str) -> str | None:
+        """Vectors of a new descriptor are cheap to make: the hook says to run `dupgate update`."""
+        return None
+
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         """One L2-normalised float32 row per image (numpy + Pillow, no model)."""
         if not images:

@@ -90,6 +90,15 @@ class OnnxBackend(CosineScores):
     def model_sha256(self) -> str:
         return self.facts.sha256
 
+    def outdated_vectors_error(self, where: str) -> str | None:
+        """A changed model file must not make one commit re-embed every image with it."""
+        return (
+            f"model_path: {self.file.shown} (sha256 {self.model_sha256[:12]}) or its preprocessing "
+            f"settings changed since the manifest's vectors were made ({where}); rebuild with "
+            "`dupgate update`, `git add .dupgate`, then `dupgate prune --all-backends` to drop the "
+            "old vectors"
+        )
+
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         """One forward pass per batch of same-size inputs; rows come back L2-normalised float32.
 

@@ -1,4 +1,4 @@
-"""Command line: parse, dispatch to `commands` or `review`, turn known failures into one line and exit 2."""
+"""Command line: parse, dispatch to `commands/`, turn known failures into one line and exit 2."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from dupgate_hook import __version__, commands
+from dupgate_hook import __version__
 from dupgate_hook.backends import BACKEND_NAMES
 from dupgate_hook.errors import DupgateError
 from dupgate_hook.images import is_image_path
@@ -136,6 +136,39 @@ def _keep_freed_memory() -> None:
     mallopt(m_trim_threshold, 512 << 20)
 
 
+def _run(args: argparse.Namespace, own_process: bool, neighbours: int | None) -> int:
+    """The subcommand's module, imported only when it runs (the hook pays for `check` alone)."""
+    if args.command == "check":
+        from dupgate_hook.commands.check import check
+
+        if own_process:  # the hook's own process, not a caller's
+            _keep_freed_memory()
+        return check(args.files, args.backend, args.threshold, sarif_path=args.sarif, html_path=args.html)
+    if args.command == "audit":
+        from dupgate_hook.commands.audit import audit
+
+        return audit(args.paths, args.format, args.backend, args.threshold, args.html, neighbours)
+    if args.command == "report":
+        from dupgate_hook.commands.audit import report_page
+
+        return report_page(args.paths, args.html, args.backend, args.threshold, neighbours)
+    if args.command == "calibrate":
+        from dupgate_hook.commands.calibrate import calibrate_command
+
+        return calibrate_command(args.paths, args.html, args.backend, args.threshold)
+    if args.command in ("init", "update"):
+        from dupgate_hook.commands.init import init
+
+        return init(baseline=args.command == "init" and not args.no_baseline, command=args.command)
+    if args.command == "allow":
+        from dupgate_hook.commands.allow import allow
+
+        return allow(args.a, args.b, args.reason)
+    from dupgate_hook.commands.prune import prune  # prune and compact
+
+    return prune(args.all_backends)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(_files_after_double_dash(list(sys.argv[1:] if argv is None else argv)))
@@ -145,34 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--neighbours only applies with --approximate")
         neighbours = (args.neighbours or DEFAULT_NEIGHBOURS) if args.approximate else None
     try:
-        if args.command == "check":
-            if argv is None:  # the hook's own process, not a caller's
-                _keep_freed_memory()
-            return commands.check(
-                args.files, args.backend, args.threshold, sarif_path=args.sarif, html_path=args.html
-            )
-        if args.command == "audit":
-            from dupgate_hook import review
-
-            return review.audit(
-                args.paths, args.format, args.backend, args.threshold, args.html, neighbours
-            )
-        if args.command == "report":
-            from dupgate_hook import review  # pages: not paid for by the hook
-
-            return review.report_page(args.paths, args.html, args.backend, args.threshold, neighbours)
-        if args.command == "calibrate":
-            from dupgate_hook import review
-
-            return review.calibrate_command(args.paths, args.html, args.backend, args.threshold)
-        if args.command in ("init", "update"):
-            baseline = args.command == "init" and not args.no_baseline
-            return commands.init(baseline=baseline, command=args.command)
-        if args.command == "allow":
-            from dupgate_hook import accept
-
-            return accept.allow(args.a, args.b, args.reason)
-        return commands.prune(args.all_backends)
+        return _run(args, argv is None, neighbours)
     except DupgateError as exc:
         print(f"dupgate: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return ExitCode.ERROR

@@ -7,11 +7,11 @@ import sys
 
 from dupgate_hook import report
 from dupgate_hook.allowlist import AllowList, write_allow_file
-from dupgate_hook.commands import Session, open_session
 from dupgate_hook.compare import find_pairs
 from dupgate_hook.errors import DupgateError
 from dupgate_hook.images import is_image_path, read_bytes
 from dupgate_hook.paths import ImageRef, content_key, to_repo_path, tracked_images
+from dupgate_hook.session import Session, open_session
 from dupgate_hook.store import repo_lock
 from dupgate_hook.util import ExitCode
 
