@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from dupgate_hook.backends import BACKEND_NAMES
@@ -80,31 +80,14 @@ def parse_config(text: str) -> Config:
             f"{CONFIG_NAME}: input_size must be one side in pixels (the short side) with "
             f"resize: short_side, not {data['input_size']!r}"
         )
-    backend = BackendSettings(
-        name=values.get("backend", "local"),
-        model=values.get("model"),
-        dimensions=values.get("dimensions"),
-        base_url=values.get("base_url"),
-        timeout_seconds=values.get("timeout_seconds", 60.0),
-        max_retries=values.get("max_retries", 5),
-        model_path=values.get("model_path"),
-        input_size=values.get("input_size"),
-        mean=values.get("mean"),
-        std=values.get("std"),
-        channel_order=values.get("channel_order", "rgb"),
-        resize=values.get("resize", "crop"),
-        output_name=values.get("output_name"),
-    )
-    return Config(
-        backend=backend,
-        threshold=values.get("threshold"),
-        include=values.get("include", ()),
-        exclude=values.get("exclude", ()),
-        allow=values.get("allow", ()),
-        on_error=values.get("on_error", "block"),
-        max_image_pixels=values.get("max_image_pixels", DEFAULT_MAX_PIXELS),
-        html_report=values.get("html_report", False),
-    )
+    # Keys the file leaves out keep the dataclasses' defaults (stated there, once).
+    backend_fields = {f.name for f in fields(BackendSettings)}
+    settings: dict[str, Any] = {}
+    top: dict[str, Any] = {}
+    for key, value in values.items():
+        name = "name" if key == "backend" else key
+        (settings if name in backend_fields else top)[name] = value
+    return Config(backend=BackendSettings(**settings), **top)
 
 
 def with_overrides(config: Config, *, backend: str | None = None, threshold: float | None = None) -> Config:

@@ -184,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.ERROR
     except KeyboardInterrupt:
         print("dupgate: interrupted (vectors already computed are cached)", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as exc:  # never a bare traceback in a commit hook
         if os.environ.get("DUPGATE_DEBUG"):
             raise

@@ -67,3 +67,4 @@ class ExitCode(IntEnum):
     FOUND = 1  # near-duplicates found
     ERROR = 2  # a problem to fix first (config, unreadable image, backend)
     UPDATED = 3  # vectors written to .dupgate/: stage them and commit again
+    INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports it

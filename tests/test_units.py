@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,9 @@ import yaml
 
 from conftest import PROJECT, git
 from dupgate_hook.allowlist import Acceptance, AllowList, load_allowlist, write_allow_file
+from dupgate_hook.backends.base import BackendSettings
 from dupgate_hook.compare import Pair, clusters, find_pairs, pairs_from_scores
-from dupgate_hook.config import AllowRule
+from dupgate_hook.config import AllowRule, Config, parse_config
 from dupgate_hook.errors import DupgateError
 from dupgate_hook.images import IMAGE_SUFFIXES
 from dupgate_hook.manifest import VectorTable
@@ -264,3 +266,51 @@ def test_every_hook_files_pattern_names_exactly_the_image_suffixes() -> None:
         for suffix in IMAGE_SUFFIXES:
             assert re.search(pattern, f"img/a{suffix.upper()}"), (hook_id, suffix)
         assert not re.search(pattern, "img/a.svg") and not re.search(pattern, "img/png")
+
+
+# --- config: every key lands in its field; absent keys keep the dataclasses' defaults ---
+
+
+def test_absent_keys_keep_the_dataclass_defaults() -> None:
+    assert parse_config("") == Config()
+    assert parse_config("threshold: 0.8\n") == Config(threshold=0.8)
+    assert parse_config("timeout_seconds: 5\n").backend == BackendSettings(timeout_seconds=5)
+
+
+def test_every_config_key_reaches_its_setting() -> None:
+    text = textwrap.dedent(
+        """\
+        backend: onnx
+        model_path: m.onnx
+        input_size: [200, 300]
+        mean: [1, 2, 3]
+        std: [4, 5, 6]
+        channel_order: bgr
+        resize: stretch
+        output_name: out
+        base_url: http://localhost:1
+        timeout_seconds: 7
+        max_retries: 2
+        threshold: 0.7
+        include: ["a/*.png"]
+        exclude: ["b/*"]
+        on_error: warn
+        max_image_pixels: 1000
+        html_report: true
+        allow: [{a: "x/*", b: "y/*", reason: thumbnails}]
+        """
+    )
+    config = parse_config(text)
+    b = config.backend
+    assert (b.name, b.model_path, b.input_size, b.channel_order, b.resize, b.output_name) == (
+        "onnx", "m.onnx", (200, 300), "bgr", "stretch", "out"
+    )
+    assert (b.mean, b.std, b.base_url, b.timeout_seconds, b.max_retries) == (
+        (1, 2, 3), (4, 5, 6), "http://localhost:1", 7, 2
+    )
+    assert (config.threshold, config.include, config.exclude, config.on_error) == (
+        0.7, ("a/*.png",), ("b/*",), "warn"
+    )
+    assert (config.max_image_pixels, config.html_report) == (1000, True)
+    assert config.allow == (AllowRule("x/*", "y/*", "thumbnails"),)
+    assert parse_config("model: m\ndimensions: 768\n").backend == BackendSettings(model="m", dimensions=768)
