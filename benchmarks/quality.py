@@ -68,7 +68,7 @@ def run_dupgate(
     rows = []
     with ThreadPoolExecutor(THREADS) as pool:
         for s in range(0, len(paths), backend.batch_size):
-            batch = paths[s:s + backend.batch_size]
+            batch = paths[s : s + backend.batch_size]
             images = list(pool.map(lambda p: load_for(backend, p).image, batch))
             rows.append(backend.embed(images))
     elapsed = time.perf_counter() - start
@@ -128,8 +128,18 @@ def run_czkawka(paths: list[str]) -> tuple[np.ndarray, float, float] | None:
 
 def format_table(results: dict[str, dict[str, Any]]) -> str:
     kinds = sorted({k for r in results.values() for k in r["recall_by_kind"]})
-    cols = ["threshold", "precision", "recall", "f1", "ap", "best_f1", "gate_precision",
-            "gate_recall", *kinds, "images_per_s"]
+    cols = [
+        "threshold",
+        "precision",
+        "recall",
+        "f1",
+        "ap",
+        "best_f1",
+        "gate_precision",
+        "gate_recall",
+        *kinds,
+        "images_per_s",
+    ]
     heads = [c.replace("edit:", "").replace("natural:", "") for c in cols]
     width = max(len(h) for h in heads) + 1
     lines = ["metric".ljust(width) + "".join(name.rjust(11) for name in results)]
@@ -180,11 +190,17 @@ def main(argv: list[str] | None = None) -> int:
         r["images_per_s"] = round(rate, 1)
         results[name] = r
     if args.json:
-        print(json.dumps({"dataset": str(args.dataset), "images": len(names),
-                          "results": results, "skipped": skipped}, indent=1))
+        print(
+            json.dumps(
+                {"dataset": str(args.dataset), "images": len(names), "results": results, "skipped": skipped},
+                indent=1,
+            )
+        )
     else:
-        print(f"{len(names)} images, {sum(len(g) * (len(g) - 1) // 2 for g in labels['groups'])}"
-              f" positive pairs; default thresholds; recall per kind at that threshold")
+        print(
+            f"{len(names)} images, {sum(len(g) * (len(g) - 1) // 2 for g in labels['groups'])}"
+            f" positive pairs; default thresholds; recall per kind at that threshold"
+        )
         print(format_table(results))
         for name, why in skipped.items():
             print(f"skipped {name}: {why}")

@@ -58,8 +58,9 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, float, int, str]:
     """Wall seconds, peak RSS in MB (GNU time's %M), exit code and output of one child."""
     start = time.perf_counter()
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}  # as the dupgate CLI sets for itself
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], cwd=cwd, capture_output=True, text=True,
-                          env=env)
+    proc = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", *cmd], cwd=cwd, capture_output=True, text=True, env=env
+    )
     seconds = time.perf_counter() - start
     *err, peak = proc.stderr.strip().splitlines() or ["0"]
     return seconds, int(peak) / 1024, proc.returncode, proc.stdout + "\n".join(err)
@@ -83,9 +84,14 @@ def check_case(repo: Path, count: int, seed: int) -> dict[str, float]:
     sd.git(repo, "add", "-A")
     runs = [timed(["dupgate", "check", *paths], repo) for _ in range(3)]
     reset(repo)
-    return {"first_s": first, "first_mb": first_mb, "first_exit": code,
-            "s": statistics.median(r[0] for r in runs), "mb": max(r[1] for r in runs),
-            "exit": runs[-1][2]}
+    return {
+        "first_s": first,
+        "first_mb": first_mb,
+        "first_exit": code,
+        "s": statistics.median(r[0] for r in runs),
+        "mb": max(r[1] for r in runs),
+        "exit": runs[-1][2],
+    }
 
 
 def audit_case(repo: Path, n: int, full_max: int, rows: int) -> dict[str, float]:
@@ -158,8 +164,10 @@ def approx_sample(repo: Path, rows: int) -> str:
     p_recall, p_pairs = recall(planted_rows)
     sample = np.random.default_rng(0).choice(len(order), min(rows, len(order)), replace=False)
     s_recall, s_pairs = recall(sample)
-    return (f"{peak_mb:.0f} {seconds:.2f} {p_recall:.4f} {p_pairs} {s_recall:.4f} {s_pairs} "
-            f"{found.candidates} {found.crowded}")
+    return (
+        f"{peak_mb:.0f} {seconds:.2f} {p_recall:.4f} {p_pairs} {s_recall:.4f} {s_pairs} "
+        f"{found.candidates} {found.crowded}"
+    )
 
 
 def _manifest(repo: Path) -> tuple[LocalBackend, VectorTable]:
@@ -198,10 +206,12 @@ def matmul_floor(vectors: np.ndarray, rows: int) -> float:
 
 
 def size_rows(vectors: np.ndarray, sizes: list[int], work: Path, args: argparse.Namespace) -> list[str]:
-    lines = ["| images | load s (MB) | check 1: first / commit s (MB) | check 20: first / commit s (MB) "
-             "| audit s (MB) | matmul floor s | audit / floor | approximate audit s (MB) | approx. / floor "
-             "| approx. recall: planted (pairs) | approx. recall: sample (pairs) | crowded images |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| images | load s (MB) | check 1: first / commit s (MB) | check 20: first / commit s (MB) "
+        "| audit s (MB) | matmul floor s | audit / floor | approximate audit s (MB) | approx. / floor "
+        "| approx. recall: planted (pairs) | approx. recall: sample (pairs) | crowded images |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for n in sizes:
         repo = work / f"r{n}"
         if not repo.exists():
@@ -255,31 +265,41 @@ def git_rows(vectors: np.ndarray, work: Path, commits: int) -> list[str]:
     changed = sd.git(repo, "diff", "--name-only", "HEAD~1", "HEAD").split()
     manifest_bytes = sum((repo / p).stat().st_size for p in changed if p.startswith(".dupgate/"))
     biggest = max(((repo / p).stat().st_size, p) for p in changed)
-    lines.append(f"one-image commit: {len(changed)} files written, {manifest_bytes:,} bytes under .dupgate/ "
-                 f"(largest file {biggest[0]:,} bytes, {biggest[1]}); tracked files modified: "
-                 f"{len(sd.git(repo, 'diff', '--name-only', '--diff-filter=M', 'HEAD~1', 'HEAD').split())}")
+    lines.append(
+        f"one-image commit: {len(changed)} files written, {manifest_bytes:,} bytes under .dupgate/ "
+        f"(largest file {biggest[0]:,} bytes, {biggest[1]}); tracked files modified: "
+        f"{len(sd.git(repo, 'diff', '--name-only', '--diff-filter=M', 'HEAD~1', 'HEAD').split())}"
+    )
     for i in range(1, commits):
         commit_one(repo, 500_000 + i)
     loose = dir_bytes(git_dir / "objects")
     sd.git(repo, "gc", "-q")
     packed = dir_bytes(git_dir / "objects")
-    lines.append(f"{commits} one-image commits: .git/objects {before / 1e6:.1f} MB -> {loose / 1e6:.1f} MB "
-                 f"(+{(loose - before) / 1e3:.0f} KB), after git gc {packed / 1e6:.1f} MB "
-                 f"(+{(packed - before) / 1e3:.0f} KB, "
-                 f"{(packed - before) / commits / 1e3:.1f} KB per commit)")
+    lines.append(
+        f"{commits} one-image commits: .git/objects {before / 1e6:.1f} MB -> {loose / 1e6:.1f} MB "
+        f"(+{(loose - before) / 1e3:.0f} KB), after git gc {packed / 1e6:.1f} MB "
+        f"(+{(packed - before) / 1e3:.0f} KB, "
+        f"{(packed - before) / commits / 1e3:.1f} KB per commit)"
+    )
     base = sd.git(repo, "rev-parse", "HEAD").strip()
     for branch, seed in (("a", 600_000), ("b", 700_000)):
         sd.git(repo, "checkout", "-q", "-b", branch, base)
         for i in range(50):
             commit_one(repo, seed + i, f"new-{branch}")
     sd.git(repo, "checkout", "-q", "a")
-    merge = subprocess.run(["git", "-c", "user.name=b", "-c", "user.email=b@b", "merge", "-q",
-                            "--no-edit", "b"], cwd=repo, capture_output=True, text=True)
+    merge = subprocess.run(
+        ["git", "-c", "user.name=b", "-c", "user.email=b@b", "merge", "-q", "--no-edit", "b"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
     conflicts = sd.git(repo, "diff", "--name-only", "--diff-filter=U").split()
     in_manifest = [p for p in conflicts if p.startswith(".dupgate/")]
     check_code = timed(["dupgate", "check"], repo)[2]
-    lines.append(f"two branches x 50 images merged: exit {merge.returncode}, conflicts under .dupgate/: "
-                 f"{len(in_manifest)}; `dupgate check` after the merge exits {check_code}")
+    lines.append(
+        f"two branches x 50 images merged: exit {merge.returncode}, conflicts under .dupgate/: "
+        f"{len(in_manifest)}; `dupgate check` after the merge exits {check_code}"
+    )
     packs = len(list(repo.glob(".dupgate/vectors/*/*.json")))
     before = dir_bytes(git_dir / "objects")
     secs, mb, code, out = timed(["dupgate", "prune"], repo)
@@ -287,9 +307,11 @@ def git_rows(vectors: np.ndarray, work: Path, commits: int) -> list[str]:
     sd.commit(repo, "compact")
     sd.git(repo, "gc", "-q")
     after = dir_bytes(git_dir / "objects")
-    lines.append(f"compaction (`dupgate prune`, {secs:.1f} s): {packs} packs -> "
-                 f"{len(list(repo.glob('.dupgate/vectors/*/*.json')))}; the one new pack is a full copy "
-                 f"(.git/objects +{(after - before) / 1e6:.1f} MB after gc; old packs stay in history)")
+    lines.append(
+        f"compaction (`dupgate prune`, {secs:.1f} s): {packs} packs -> "
+        f"{len(list(repo.glob('.dupgate/vectors/*/*.json')))}; the one new pack is a full copy "
+        f"(.git/objects +{(after - before) / 1e6:.1f} MB after gc; old packs stay in history)"
+    )
     return lines
 
 

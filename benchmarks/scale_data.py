@@ -55,8 +55,19 @@ def git(repo: Path, *args: str, stdin: bytes | None = None) -> str:
 
 
 def commit(repo: Path, message: str) -> None:
-    git(repo, "-c", "user.name=b", "-c", "user.email=b@b", "-c", "commit.gpgsign=false",
-        "commit", "-qm", message, "--no-verify")
+    git(
+        repo,
+        "-c",
+        "user.name=b",
+        "-c",
+        "user.email=b@b",
+        "-c",
+        "commit.gpgsign=false",
+        "commit",
+        "-qm",
+        message,
+        "--no-verify",
+    )
 
 
 def build_repo(repo: Path, count: int, vectors: np.ndarray | None = None) -> None:

@@ -99,8 +99,9 @@ def recall_by_family(data: SetData, sim: np.ndarray, threshold: float) -> dict[s
     return {k: round(float(np.mean(v)), 3) for k, v in sorted(hits.items())}
 
 
-def score(evaluate: Callable[..., dict[str, Any]], data: SetData, sim: np.ndarray,
-          threshold: float) -> dict[str, Any]:
+def score(
+    evaluate: Callable[..., dict[str, Any]], data: SetData, sim: np.ndarray, threshold: float
+) -> dict[str, Any]:
     """evaluate.py's metrics plus false pairs per million, hard-negative rates, family recall."""
     r = evaluate(data.names, sim, data.labels, threshold)
     scores = sim[data.iu]
@@ -124,8 +125,13 @@ def loso_threshold(negatives: np.ndarray, candidates: np.ndarray, target: float)
     return float(above.min()) if len(above) else None
 
 
-def leave_one_out(evaluate: Callable[..., dict[str, Any]], sets: dict[str, SetData],
-                  sims: dict[str, dict[str, np.ndarray]], tool: str, target: float) -> dict[str, Any]:
+def leave_one_out(
+    evaluate: Callable[..., dict[str, Any]],
+    sets: dict[str, SetData],
+    sims: dict[str, dict[str, np.ndarray]],
+    tool: str,
+    target: float,
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     have = [s for s in sets if tool in sims[s]]
     for held in have:
@@ -138,8 +144,11 @@ def leave_one_out(evaluate: Callable[..., dict[str, Any]], sets: dict[str, SetDa
         if t is None:
             at_max = int((neg >= cand.max()).sum())
             rate = per_million(at_max, len(neg))
-            out[held] = {"threshold": None, "why": f"none: {at_max} of {len(neg)} negative pairs of the "
-                         f"other sets score the maximum {cand.max():.4f} ({rate} per million)"}
+            out[held] = {
+                "threshold": None,
+                "why": f"none: {at_max} of {len(neg)} negative pairs of the "
+                f"other sets score the maximum {cand.max():.4f} ({rate} per million)",
+            }
             continue
         out[held] = score(evaluate, sets[held], sims[held][tool], t)
     return out
@@ -157,16 +166,30 @@ def set_table(results: dict[str, dict[str, Any]]) -> str:
     """Rows = metrics, columns = tools, for one set."""
     tools_ = list(results)
     rows: list[tuple[str, list[Any]]] = []
-    for m in ["threshold", "precision", "recall", "f1", "ap", "best_f1", "gate_precision", "gate_recall",
-              "fp_per_million", "images_per_s"]:
+    for m in [
+        "threshold",
+        "precision",
+        "recall",
+        "f1",
+        "ap",
+        "best_f1",
+        "gate_precision",
+        "gate_recall",
+        "fp_per_million",
+        "images_per_s",
+    ]:
         rows.append((m, [results[t].get(m) for t in tools_]))
     fams = sorted({f for r in results.values() for f in r["recall_by_family"]})
     rows += [(f"recall {f}", [results[t]["recall_by_family"].get(f) for t in tools_]) for f in fams]
     tags = sorted({g for r in results.values() for g in r["hard_negatives"]})
     for g in tags:
         pairs = next(r["hard_negatives"][g]["pairs"] for r in results.values() if g in r["hard_negatives"])
-        rows.append((f"fp/M {g} ({pairs} pairs)",
-                     [results[t]["hard_negatives"].get(g, {}).get("fp_per_million") for t in tools_]))
+        rows.append(
+            (
+                f"fp/M {g} ({pairs} pairs)",
+                [results[t]["hard_negatives"].get(g, {}).get("fp_per_million") for t in tools_],
+            )
+        )
     lines = ["| metric | " + " | ".join(tools_) + " |", "|---|" + "---:|" * len(tools_)]
     lines += [f"| {name} | " + " | ".join(_fmt(v) for v in vals) + " |" for name, vals in rows]
     return "\n".join(lines)
@@ -180,16 +203,20 @@ def summary_table(per_set: dict[str, dict[str, dict[str, Any]]]) -> str:
         cells = []
         for t in tools_:
             r = res.get(t)
-            cells.append("-" if r is None else f"{r['f1']:.3f} / {r['ap']:.3f} / {r['gate_recall']:.3f}"
-                         f" / {_fmt(r['fp_per_million'])}")
+            cells.append(
+                "-"
+                if r is None
+                else f"{r['f1']:.3f} / {r['ap']:.3f} / {r['gate_recall']:.3f} / {_fmt(r['fp_per_million'])}"
+            )
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def loso_table(loso: dict[str, Any]) -> str:
-    lines = ["| held-out set | threshold | precision | recall | F1 | gate P | gate R | fp/M "
-             "| worst hard fp/M |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| held-out set | threshold | precision | recall | F1 | gate P | gate R | fp/M | worst hard fp/M |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     notes = []
     for s, r in loso.items():
         if r.get("threshold") is None:
@@ -198,10 +225,12 @@ def loso_table(loso: dict[str, Any]) -> str:
             continue
         hard = [(v["fp_per_million"] or 0.0, g) for g, v in r["hard_negatives"].items()]
         worst = max(hard, default=(0.0, "-"))
-        lines.append(f"| {s} | {r['threshold']:.4f} | {r['precision']:.3f} | {r['recall']:.3f}"
-                     f" | {r['f1']:.3f}"
-                     f" | {r['gate_precision']:.3f} | {r['gate_recall']:.3f} | {_fmt(r['fp_per_million'])}"
-                     f" | {_fmt(worst[0])} ({worst[1]}) |")
+        lines.append(
+            f"| {s} | {r['threshold']:.4f} | {r['precision']:.3f} | {r['recall']:.3f}"
+            f" | {r['f1']:.3f}"
+            f" | {r['gate_precision']:.3f} | {r['gate_recall']:.3f} | {_fmt(r['fp_per_million'])}"
+            f" | {_fmt(worst[0])} ({worst[1]}) |"
+        )
     return "\n".join(lines + ([""] if notes else []) + notes)
 
 
@@ -211,12 +240,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sets", help="comma-separated set names (default: every set in DATA_DIR)")
     ap.add_argument("--json", type=Path, help="write every number here")
     ap.add_argument("--evaluate-path", type=Path, default=quality.DEFAULT_EVALUATE)
-    ap.add_argument("--loso-fp", type=float, default=LOSO_FP_PER_MILLION,
-                    help="leave-one-set-out target: false pairs per million on the other sets")
+    ap.add_argument(
+        "--loso-fp",
+        type=float,
+        default=LOSO_FP_PER_MILLION,
+        help="leave-one-set-out target: false pairs per million on the other sets",
+    )
     args = ap.parse_args(argv)
     evaluate = quality.load_evaluate(args.evaluate_path)
-    names = args.sets.split(",") if args.sets else sorted(
-        p.name for p in args.data.iterdir() if (p / "labels.json").exists())
+    names = (
+        args.sets.split(",")
+        if args.sets
+        else sorted(p.name for p in args.data.iterdir() if (p / "labels.json").exists())
+    )
     sets = {n: load_set(args.data / n) for n in names}
     per_set: dict[str, dict[str, dict[str, Any]]] = {}
     sims: dict[str, dict[str, np.ndarray]] = {}
@@ -232,22 +268,31 @@ def main(argv: list[str] | None = None) -> int:
             sims[s][tool] = sim
             per_set[s][tool] = score(evaluate, data, sim, threshold) | {"images_per_s": round(rate, 1)}
         positives = int(data.same.sum())
-        print(f"\n## {s}: {len(data.names)} images, {positives} positive pairs, "
-              f"{len(data.same) - positives} negative pairs\n")
+        print(
+            f"\n## {s}: {len(data.names)} images, {positives} positive pairs, "
+            f"{len(data.same) - positives} negative pairs\n"
+        )
         print(set_table(per_set[s]), flush=True)
     print("\n## Summary (default thresholds)\n")
     print(summary_table(per_set))
     all_tools = dict.fromkeys(t for r in sims.values() for t in r)
     loso = {t: leave_one_out(evaluate, sets, sims, t, args.loso_fp) for t in all_tools}
     if "dupgate-local" in loso:
-        print(f"\n## dupgate-local, leave one set out (threshold: lowest with <= {args.loso_fp:g} "
-              "false pairs per million on the other sets)\n")
+        print(
+            f"\n## dupgate-local, leave one set out (threshold: lowest with <= {args.loso_fp:g} "
+            "false pairs per million on the other sets)\n"
+        )
         print(loso_table(loso["dupgate-local"]))
     for tool, why in skipped.items():
         print(f"skipped {tool}: {why}")
     if args.json:
-        args.json.write_text(json.dumps({"data": str(args.data), "sets": per_set, "leave_one_set_out": loso,
-                                         "skipped": skipped}, indent=1, default=float))
+        args.json.write_text(
+            json.dumps(
+                {"data": str(args.data), "sets": per_set, "leave_one_set_out": loso, "skipped": skipped},
+                indent=1,
+                default=float,
+            )
+        )
     return 0
 
 

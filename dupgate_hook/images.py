@@ -85,8 +85,9 @@ def read_bytes(path: str) -> bytes:
         raise ImageError(path, f"cannot read file: {exc.strerror or exc}") from None
 
 
-def decode(path: str, data: bytes, max_side: int, max_pixels: int = DEFAULT_MAX_PIXELS,
-           transparency: str = WHITE) -> LoadedImage:
+def decode(
+    path: str, data: bytes, max_side: int, max_pixels: int = DEFAULT_MAX_PIXELS, transparency: str = WHITE
+) -> LoadedImage:
     """Decode `data` (the bytes of `path`) to RGB with its longest side at most `max_side`.
 
     `transparency` is WHITE or VISIBLE (see the constants)."""
@@ -128,8 +129,9 @@ def decode(path: str, data: bytes, max_side: int, max_pixels: int = DEFAULT_MAX_
     return LoadedImage(rgb, width, height)
 
 
-def load(path: str, max_side: int, max_pixels: int = DEFAULT_MAX_PIXELS,
-         transparency: str = WHITE) -> LoadedImage:
+def load(
+    path: str, max_side: int, max_pixels: int = DEFAULT_MAX_PIXELS, transparency: str = WHITE
+) -> LoadedImage:
     return decode(path, read_bytes(path), max_side, max_pixels, transparency)
 
 

@@ -94,7 +94,8 @@ class VectorTable:
                 self._matrix = self._chunks[0]
             else:
                 self._matrix = (
-                    np.concatenate(self._chunks) if self._chunks
+                    np.concatenate(self._chunks)
+                    if self._chunks
                     else np.zeros((0, self.dimensions), np.float32)
                 )
             self._chunks = [self._matrix]
@@ -272,4 +273,3 @@ def read_json(path: str, label: str, what: str) -> object:
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not allowed")
-

@@ -54,9 +54,7 @@ def index_class() -> type:
     return Index
 
 
-def candidate_pairs(
-    vectors: np.ndarray, views: Views, neighbours: int
-) -> tuple[np.ndarray, np.ndarray]:
+def candidate_pairs(vectors: np.ndarray, views: Views, neighbours: int) -> tuple[np.ndarray, np.ndarray]:
     """Unique pairs (first < second) of images where a query of one found an entry of the other.
 
     Views are made a block of images at a time (entries, then queries), so memory holds

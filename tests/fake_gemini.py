@@ -163,9 +163,7 @@ class FakeGemini:
 
     # -- request handling (runs in the server's threads) --
 
-    def handle(
-        self, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, bytes]:
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
         version, _, rest = path.partition("?")[0].lstrip("/").partition("/")
         model, _, verb = rest.removeprefix("models/").partition(":")
         key = headers.get("x-goog-api-key")
@@ -189,9 +187,7 @@ class FakeGemini:
         if fault is not None and fault.kind == "not_json":
             return fault.status, b"<html>Service Unavailable</html>"
         if key is None or key != self.api_key:
-            return _error(
-                400, "API key not valid. Please pass a valid API key.", reason="API_KEY_INVALID"
-            )
+            return _error(400, "API key not valid. Please pass a valid API key.", reason="API_KEY_INVALID")
         if len(requests) > 100:
             return _error(
                 400,
@@ -236,10 +232,7 @@ class FakeGemini:
 
     @staticmethod
     def _vector(request: dict[str, Any]) -> np.ndarray:
-        dims = (
-            request.get("outputDimensionality", request.get("output_dimensionality"))
-            or MAX_DIMENSIONS
-        )
+        dims = request.get("outputDimensionality", request.get("output_dimensionality")) or MAX_DIMENSIONS
         if not 128 <= int(dims) <= MAX_DIMENSIONS:
             raise _BadInput(f"output_dimensionality must be within [128, {MAX_DIMENSIONS}]")
         parts = request["content"]["parts"]

@@ -108,8 +108,10 @@ def odd_input_model(path: Path, shape: list[int | str], elem: int = TensorProto.
     """A model whose only input is not a batch of RGB images (it just echoes a Relu of it)."""
     x = helper.make_tensor_value_info("x", elem, shape)
     y = helper.make_tensor_value_info("y", elem, shape)
-    node = helper.make_node("Relu", ["x"], ["y"]) if elem == TensorProto.FLOAT else helper.make_node(
-        "Identity", ["x"], ["y"]
+    node = (
+        helper.make_node("Relu", ["x"], ["y"])
+        if elem == TensorProto.FLOAT
+        else helper.make_node("Identity", ["x"], ["y"])
     )
     return _save(helper.make_graph([node], "odd", [x], [y]), path)
 

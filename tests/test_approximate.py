@@ -30,8 +30,12 @@ def vectors(backend: LocalBackend) -> np.ndarray:
     """Scenes, every edit of some, flat, black and tiny pictures: float16 as stored."""
     images = [_scene(s) for s in range(200, 216)]
     images += [edit(images[i % 4]) for i, edit in enumerate(EDITS.values())]
-    images += [Image.new("RGB", (64, 40), (250, 240, 120)), Image.new("RGB", (50, 50)),
-               _scene(7).resize((6, 5)), picture(3)]
+    images += [
+        Image.new("RGB", (64, 40), (250, 240, 120)),
+        Image.new("RGB", (50, 50)),
+        _scene(7).resize((6, 5)),
+        picture(3),
+    ]
     return backend.embed([_prepared(im, backend) for im in images]).astype(np.float16)
 
 
@@ -79,8 +83,9 @@ def test_candidates_find_the_edits_of_a_picture(backend: LocalBackend, vectors: 
     assert (first < second).all()
     assert len(set(zip(first.tolist(), second.tolist(), strict=True))) == len(first)
     dense = backend.similarity(vectors, vectors)
-    wanted = {(i, j) for i, j in zip(*np.nonzero(np.triu(dense >= backend.default_threshold, 1)),
-                                     strict=True)}
+    wanted = {
+        (i, j) for i, j in zip(*np.nonzero(np.triu(dense >= backend.default_threshold, 1)), strict=True)
+    }
     assert wanted <= set(zip(first.tolist(), second.tolist(), strict=True))
     assert len(first) < len(vectors) * (len(vectors) - 1) // 2  # it did not just list everything
     one = candidate_pairs(vectors[:1], backend.views, 4)
@@ -124,8 +129,10 @@ def test_approximate_audit_errors(repo: Path) -> None:
     proc = run([*DUPGATE, "audit", "--approximate", "--neighbours", "0"], repo, check=False)
     assert proc.returncode == 2 and "--neighbours" in proc.stderr
     # Without the optional package: one line naming the fix, exit 2, no traceback.
-    code = ("import sys; sys.modules['usearch'] = None; from dupgate_hook.main import main; "
-            "raise SystemExit(main(['audit', '--approximate']))")
+    code = (
+        "import sys; sys.modules['usearch'] = None; from dupgate_hook.main import main; "
+        "raise SystemExit(main(['audit', '--approximate']))"
+    )
     proc = run([sys.executable, "-c", code], repo, check=False, env={**os.environ})
     assert proc.returncode == 2, proc.stderr
     assert "needs the usearch package" in proc.stderr and "Traceback" not in proc.stderr

@@ -27,13 +27,13 @@ def commit_through_hook(hook: Hook, repo: Path, message: str) -> subprocess.Comp
     return first
 
 
-
 def _record(repo: Path, message: str) -> None:
     """Commit what is in the work tree with its vectors (exit 3, stage .dupgate, commit)."""
     git(repo, "add", ".")
     assert main(["check"]) == 3
     git(repo, "add", ".dupgate")
     git(repo, "commit", "-qm", message, "--no-verify")
+
 
 def test_skip_is_once_later_commits_are_not_blocked_by_the_skipped_pair(hook: Hook, repo: Path) -> None:
     hook.install()

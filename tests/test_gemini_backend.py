@@ -205,9 +205,7 @@ def test_server_errors_until_retries_run_out(server: FakeGemini) -> None:
 def test_bad_request_is_not_retried(server: FakeGemini) -> None:
     server.push(Fault.error(400, "Request contains an invalid argument."))
     message = expect_failure(backend_for(server), [picture(1)])
-    assert (
-        "request rejected (400 INVALID_ARGUMENT: Request contains an invalid argument.)" in message
-    )
+    assert "request rejected (400 INVALID_ARGUMENT: Request contains an invalid argument.)" in message
     assert len(server.requests) == 1
 
 
@@ -291,9 +289,7 @@ def test_the_backend_recovers_after_a_failure(server: FakeGemini) -> None:
 
 
 @pytest.mark.parametrize("value", [None, "", "   "])
-def test_missing_key(
-    server: FakeGemini, monkeypatch: pytest.MonkeyPatch, value: str | None
-) -> None:
+def test_missing_key(server: FakeGemini, monkeypatch: pytest.MonkeyPatch, value: str | None) -> None:
     monkeypatch.delenv("GEMINI_API_KEY")
     if value is not None:
         monkeypatch.setenv("GEMINI_API_KEY", value)
@@ -304,9 +300,7 @@ def test_missing_key(
     assert server.requests == []
 
 
-def test_google_api_key_wins_like_in_the_sdk(
-    server: FakeGemini, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_google_api_key_wins_like_in_the_sdk(server: FakeGemini, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GEMINI_API_KEY", "AIzaOTHER-gemini-key")
     monkeypatch.setenv("GOOGLE_API_KEY", KEY)
     assert backend_for(server).embed([picture(1)]).shape == (1, 768)
@@ -327,9 +321,7 @@ def test_the_key_is_never_printed_or_logged(
     assert KEY not in repr(backend) and all(KEY not in repr(r) for r in server.requests)
 
 
-def test_vertex_variable_does_not_reroute(
-    server: FakeGemini, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_vertex_variable_does_not_reroute(server: FakeGemini, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GOOGLE_GENAI_USE_VERTEXAI", "true")
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "some-project")
     monkeypatch.setenv("GOOGLE_CLOUD_LOCATION", "us-central1")
@@ -343,17 +335,13 @@ def test_base_url_from_the_environment(server: FakeGemini, monkeypatch: pytest.M
     assert len(server.requests) == 1
 
 
-def test_base_url_setting_beats_the_environment(
-    server: FakeGemini, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_base_url_setting_beats_the_environment(server: FakeGemini, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
     assert backend_for(server).embed([picture(1)]).shape == (1, 768)
     assert len(server.requests) == 1
 
 
-def test_missing_sdk_is_a_one_line_error(
-    server: FakeGemini, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_sdk_is_a_one_line_error(server: FakeGemini, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "google.genai", None)  # makes the import fail
     message = expect_failure(backend_for(server), [picture(1)])
     assert "google-genai package is not installed" in message

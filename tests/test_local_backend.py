@@ -61,11 +61,15 @@ EDITS = {
     "resize+recompress": lambda im: _jpeg(im.resize((im.width * 2 // 5, im.height * 2 // 5)), 45),
     "png-roundtrip": lambda im: Image.open(io.BytesIO(_png(im))).convert("RGB"),
     "crop-75-corner": lambda im: im.crop((0, 0, im.width * 3 // 4, im.height * 3 // 4)),
-    "crop-75-offset": lambda im: im.crop((im.width // 10, im.height // 5,
-                                          im.width // 10 + im.width * 3 // 4,
-                                          im.height // 5 + im.height * 3 // 4)),
-    "square": lambda im: im.crop(((im.width - im.height) // 2, 0,
-                                  (im.width + im.height) // 2, im.height)),
+    "crop-75-offset": lambda im: im.crop(
+        (
+            im.width // 10,
+            im.height // 5,
+            im.width // 10 + im.width * 3 // 4,
+            im.height // 5 + im.height * 3 // 4,
+        )
+    ),
+    "square": lambda im: im.crop(((im.width - im.height) // 2, 0, (im.width + im.height) // 2, im.height)),
     "hue-60": lambda im: _hue_rotate(im, 60),
     "banner": _banner,
 }
@@ -165,7 +169,7 @@ def test_many_against_many_equals_one_by_one(backend: LocalBackend) -> None:
     images += [EDITS["crop-75-offset"](im) for im in images[:5]]
     vec = _vectors(backend, images)
     full = backend.similarity(vec, vec)
-    rows = np.vstack([backend.similarity(vec[i:i + 1], vec) for i in range(len(vec))])
+    rows = np.vstack([backend.similarity(vec[i : i + 1], vec) for i in range(len(vec))])
     assert full.shape == (len(vec), len(vec))
     assert np.abs(full - rows).max() < 1e-3
     # a copy of the same vectors takes the two-direction path rather than the symmetric one
@@ -175,11 +179,13 @@ def test_many_against_many_equals_one_by_one(backend: LocalBackend) -> None:
 def test_faint_textures_agree_across_code_paths(backend: LocalBackend) -> None:
     """Near-flat maps: the kernel path must not amplify float32 rounding of the band means."""
     rng = np.random.default_rng(3)
-    faint = [Image.fromarray((200 + rng.normal(0, 1.5, (96, 128, 3))).clip(0, 255).astype(np.uint8))
-             for _ in range(12)]
+    faint = [
+        Image.fromarray((200 + rng.normal(0, 1.5, (96, 128, 3))).clip(0, 255).astype(np.uint8))
+        for _ in range(12)
+    ]
     vec = _vectors(backend, faint + [_scene(9)])
     full = backend.similarity(vec, vec)
-    rows = np.vstack([backend.similarity(vec[i:i + 1], vec) for i in range(len(vec))])
+    rows = np.vstack([backend.similarity(vec[i : i + 1], vec) for i in range(len(vec))])
     assert np.abs(full - rows).max() < 1e-3
 
 
@@ -202,8 +208,10 @@ def _edge_vectors(backend: LocalBackend) -> np.ndarray:
     pictures = [Image.new("RGB", (64, 48), (v, v, v)) for v in (0, 1, 128, 255)]
     for amp in (0.5, 2.0, 8.0):
         base = rng.normal(128, amp, (96, 128, 1)).repeat(3, axis=2)
-        pictures += [Image.fromarray(np.clip(base * k + off, 0, 255).astype(np.uint8))
-                     for k, off in ((1.0, 0.0), (0.05, 0.0), (1.0, 120.0))]
+        pictures += [
+            Image.fromarray(np.clip(base * k + off, 0, 255).astype(np.uint8))
+            for k, off in ((1.0, 0.0), (0.05, 0.0), (1.0, 120.0))
+        ]
     half = np.full((80, 80, 3), 40, np.uint8)
     half[50:] = 220
     pictures += [Image.fromarray(half), _scene(13), EDITS["crop-75-offset"](_scene(13))]
@@ -270,10 +278,16 @@ def test_fast_paths_equal_the_plain_reference(backend: LocalBackend) -> None:
     from dupgate_hook.backends import local_reference
 
     base = [_scene(s) for s in (60, 61, 62)]
-    pictures = [*base, *(EDITS[e](base[0]) for e in sorted(EDITS)), _hue_rotate(base[1], 120),
-                Image.new("RGB", (64, 40), (250, 240, 120)), Image.new("RGB", (90, 60), (20, 30, 200)),
-                _gradient((20, 40, 120), (120, 180, 250)), Image.new("RGB", (40, 40)),
-                _scene(5).resize((6, 5))]
+    pictures = [
+        *base,
+        *(EDITS[e](base[0]) for e in sorted(EDITS)),
+        _hue_rotate(base[1], 120),
+        Image.new("RGB", (64, 40), (250, 240, 120)),
+        Image.new("RGB", (90, 60), (20, 30, 200)),
+        _gradient((20, 40, 120), (120, 180, 250)),
+        Image.new("RGB", (40, 40)),
+        _scene(5).resize((6, 5)),
+    ]
     vec = _vectors(backend, pictures)
     n = len(vec)
     expected = np.array([[local_reference.pair_score(vec[i], vec[j]) for j in range(n)] for i in range(n)])
@@ -281,4 +295,4 @@ def test_fast_paths_equal_the_plain_reference(backend: LocalBackend) -> None:
     assert np.allclose(backend.similarity(vec[:2], vec), expected[:2], atol=2e-4)  # few probes: kernels
     first, second = np.triu_indices(n, 1)
     assert np.allclose(backend.pair_scores(vec, first, second), expected[first, second], atol=2e-4)
-    assert expected.max() <= 1.0 and (expected[0, 3:3 + len(EDITS)] >= backend.default_threshold).all()
+    assert expected.max() <= 1.0 and (expected[0, 3 : 3 + len(EDITS)] >= backend.default_threshold).all()

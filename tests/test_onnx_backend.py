@@ -276,6 +276,7 @@ def test_space_ids_follow_the_new_facts_and_old_ids_stay(tmp_path: Path) -> None
     short = backend(model, **SHORT_64)
     assert short.model != backend(model, resize="crop", input_size=(64, 64)).model
     assert short.model != backend(model, resize="short_side", input_size=(96, 96)).model
+
     # the new facts are hashed into the id; a setup that worked before keeps its space's name
     # (the same hash as before this change: no forced rebuild on upgrade)
     def ends_with_hash_of(b: OnnxBackend, parts: list[object]) -> bool:

@@ -149,9 +149,13 @@ def test_a_malformed_allow_file_is_an_error_naming_it(tmp_path: Path, text: str)
 
 def test_content_key_is_the_git_blob_id(tmp_path: Path) -> None:
     data = b"not really a png\n"
-    blob = subprocess.run(
-        ["git", "hash-object", "--stdin"], input=data, capture_output=True, check=True, cwd=tmp_path
-    ).stdout.decode().strip()
+    blob = (
+        subprocess.run(
+            ["git", "hash-object", "--stdin"], input=data, capture_output=True, check=True, cwd=tmp_path
+        )
+        .stdout.decode()
+        .strip()
+    )
     assert content_key(data) == blob
     assert len(content_key(data, "sha256")) == 64
 
@@ -303,13 +307,25 @@ def test_every_config_key_reaches_its_setting() -> None:
     config = parse_config(text)
     b = config.backend
     assert (b.name, b.model_path, b.input_size, b.channel_order, b.resize, b.output_name) == (
-        "onnx", "m.onnx", (200, 300), "bgr", "stretch", "out"
+        "onnx",
+        "m.onnx",
+        (200, 300),
+        "bgr",
+        "stretch",
+        "out",
     )
     assert (b.mean, b.std, b.base_url, b.timeout_seconds, b.max_retries) == (
-        (1, 2, 3), (4, 5, 6), "http://localhost:1", 7, 2
+        (1, 2, 3),
+        (4, 5, 6),
+        "http://localhost:1",
+        7,
+        2,
     )
     assert (config.threshold, config.include, config.exclude, config.on_error) == (
-        0.7, ("a/*.png",), ("b/*",), "warn"
+        0.7,
+        ("a/*.png",),
+        ("b/*",),
+        "warn",
     )
     assert (config.max_image_pixels, config.html_report) == (1000, True)
     assert config.allow == (AllowRule("x/*", "y/*", "thumbnails"),)

@@ -120,7 +120,8 @@ def dedupe(originals: list[Original]) -> list[Original]:
         aspect = o.image.width / o.image.height
         uniform = float(sig.std(axis=(0, 1)).max()) < 3  # blank: the same at any aspect
         clash = any(
-            (uniform or abs(aspect - a) < 0.05) and same_picture(sig, s)
+            (uniform or abs(aspect - a) < 0.05)
+            and same_picture(sig, s)
             and not (o.natural and o.natural == k.natural)
             for s, a, k in zip(sigs, aspects, kept, strict=True)
         )
@@ -229,8 +230,18 @@ def edit_recolour(img: Image.Image, rng: random.Random) -> Edit:
     return _join_alpha(ImageOps.grayscale(rgb).convert("RGB"), alpha), ".png", "greyscale"
 
 
-CAPTIONS = ["New release", "Summer sale -30%", "Read more", "Breaking news", "Episode 12",
-            "Download now", "Limited offer", "Join us", "Version 2.0", "Now on sale"]
+CAPTIONS = [
+    "New release",
+    "Summer sale -30%",
+    "Read more",
+    "Breaking news",
+    "Episode 12",
+    "Download now",
+    "Limited offer",
+    "Join us",
+    "Version 2.0",
+    "Now on sale",
+]
 
 
 def edit_banner(img: Image.Image, rng: random.Random) -> Edit:
@@ -245,8 +256,12 @@ def edit_banner(img: Image.Image, rng: random.Random) -> Edit:
     d = ImageDraw.Draw(out)
     d.rectangle((0, y0, w, y0 + bh), fill=box if out.mode == "RGBA" else box[:3])
     text = rng.choice(CAPTIONS)
-    d.text((max(2, w // 25), y0 + bh // 5), text, font=font(max(6, bh * 3 // 5), "sans-bold"),
-           fill=ink if out.mode == "RGBA" else ink[:3])
+    d.text(
+        (max(2, w // 25), y0 + bh // 5),
+        text,
+        font=font(max(6, bh * 3 // 5), "sans-bold"),
+        fill=ink if out.mode == "RGBA" else ink[:3],
+    )
     return out, ".png", f"banner {where} {bh / h:.2f} {'dark' if dark else 'light'}"
 
 
@@ -268,8 +283,12 @@ def edit_watermark(img: Image.Image, rng: random.Random) -> Edit:
         cx = rng.choice([r + 3, w - r - 3])
         cy = rng.choice([r + 3, h - r - 3])
         d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(shade, shade, shade, alpha))
-        d.text((cx - r // 2, cy - r * 2 // 3), "A", font=font(r * 4 // 3, "sans-bold"),
-               fill=(255 - shade, 255 - shade, 255 - shade, alpha))
+        d.text(
+            (cx - r // 2, cy - r * 2 // 3),
+            "A",
+            font=font(r * 4 // 3, "sans-bold"),
+            fill=(255 - shade, 255 - shade, 255 - shade, alpha),
+        )
         what = f"logo r={r} alpha {alpha}"
     out = Image.alpha_composite(base, layer)
     if img.mode != "RGBA":
@@ -279,8 +298,15 @@ def edit_watermark(img: Image.Image, rng: random.Random) -> Edit:
 
 def edit_border(img: Image.Image, rng: random.Random) -> Edit:
     w, h = img.size
-    colour = rng.choice([(0, 0, 0), (255, 255, 255), (30, 30, 30), (200, 200, 200),
-                         tuple(rng.randint(0, 255) for _ in range(3))])
+    colour = rng.choice(
+        [
+            (0, 0, 0),
+            (255, 255, 255),
+            (30, 30, 30),
+            (200, 200, 200),
+            tuple(rng.randint(0, 255) for _ in range(3)),
+        ]
+    )
     fill = (*colour, 255) if img.mode == "RGBA" else colour
     if rng.random() < 0.5:
         b = max(2, round(min(w, h) * rng.uniform(0.02, 0.08)))
@@ -298,13 +324,20 @@ def edit_border(img: Image.Image, rng: random.Random) -> Edit:
 
 
 EDITS: dict[str, Callable[[Image.Image, random.Random], Edit]] = {
-    "resize": edit_resize, "crop": edit_crop, "square": edit_square, "social": edit_social,
-    "recolour": edit_recolour, "banner": edit_banner, "watermark": edit_watermark, "border": edit_border,
+    "resize": edit_resize,
+    "crop": edit_crop,
+    "square": edit_square,
+    "social": edit_social,
+    "recolour": edit_recolour,
+    "banner": edit_banner,
+    "watermark": edit_watermark,
+    "border": edit_border,
 }
 
 
-def apply_edit(family: str, img: Image.Image, rng: random.Random,
-               avoid: frozenset[str] = frozenset()) -> Edit:
+def apply_edit(
+    family: str, img: Image.Image, rng: random.Random, avoid: frozenset[str] = frozenset()
+) -> Edit:
     if family != "two":
         return EDITS[family](img, rng)
     allowed = sorted(set(EDITS) - avoid)
@@ -349,8 +382,10 @@ def write_set(out: Path, originals: list[Original], rng: random.Random) -> dict[
     if out.exists():
         shutil.rmtree(out)
     (out / "images").mkdir(parents=True)
-    items = [Item(o.image, ".png" if o.image.mode == "RGBA" else o.ext, o.source, i, None)
-             for i, o in enumerate(originals)]
+    items = [
+        Item(o.image, ".png" if o.image.mode == "RGBA" else o.ext, o.source, i, None)
+        for i, o in enumerate(originals)
+    ]
     editable = [i for i, o in enumerate(originals) if o.editable]
     for i in sorted(rng.sample(editable, round(len(editable) * EDITED_SHARE))):
         o = originals[i]
@@ -366,8 +401,9 @@ def write_set(out: Path, originals: list[Original], rng: random.Random) -> dict[
     return _write_labels(out, names, items, originals)
 
 
-def _write_labels(out: Path, names: list[str], items: list[Item],
-                  originals: list[Original]) -> dict[str, int]:
+def _write_labels(
+    out: Path, names: list[str], items: list[Item], originals: list[Original]
+) -> dict[str, int]:
     by_group: dict[str, list[int]] = {}
     for k, it in enumerate(items):
         o = originals[it.origin]
@@ -379,12 +415,22 @@ def _write_labels(out: Path, names: list[str], items: list[Item],
         members.sort(key=lambda k: names[k])
         groups.append([names[k] for k in members])
         for x, a in enumerate(members):
-            for b in members[x + 1:]:
+            for b in members[x + 1 :]:
                 kinds[f"{names[a]}|{names[b]}"] = _pair_kind(items[a], items[b], originals)
-    negatives = {names[k]: originals[it.origin].negative for k, it in enumerate(items)
-                 if originals[it.origin].negative}
-    labels = {"groups": sorted(groups), "kinds": kinds,
-              "sources": {names[k]: it.source for k, it in enumerate(items)}, "negatives": negatives}
+    negatives = {
+        names[k]: originals[it.origin].negative for k, it in enumerate(items) if originals[it.origin].negative
+    }
+    labels = {
+        "groups": sorted(groups),
+        "kinds": kinds,
+        "sources": {names[k]: it.source for k, it in enumerate(items)},
+        "negatives": negatives,
+    }
     (out / "labels.json").write_text(json.dumps(labels, indent=1, sort_keys=True))
-    return {"images": len(items), "originals": len(originals), "groups": len(groups),
-            "positive_pairs": len(kinds), "hard_negative_images": len(negatives)}
+    return {
+        "images": len(items),
+        "originals": len(originals),
+        "groups": len(groups),
+        "positive_pairs": len(kinds),
+        "hard_negative_images": len(negatives),
+    }

@@ -10,8 +10,10 @@ from common import set_fonts
 
 FONT_PACKAGES = ["fonts-dejavu-core", "fonts-liberation2"]
 FONT_FILES = {
-    "sans": "dejavu/DejaVuSans.ttf", "sans-bold": "dejavu/DejaVuSans-Bold.ttf",
-    "serif": "dejavu/DejaVuSerif.ttf", "mono": "dejavu/DejaVuSansMono.ttf",
+    "sans": "dejavu/DejaVuSans.ttf",
+    "sans-bold": "dejavu/DejaVuSans-Bold.ttf",
+    "serif": "dejavu/DejaVuSerif.ttf",
+    "mono": "dejavu/DejaVuSansMono.ttf",
     "liberation-sans": "liberation2/LiberationSans-Regular.ttf",
     "liberation-serif": "liberation2/LiberationSerif-Regular.ttf",
     "liberation-mono": "liberation2/LiberationMono-Regular.ttf",
@@ -31,8 +33,9 @@ def package_root(cache: Path, package: str) -> Path:
     deb = _deb(cache, package)
     if deb is None:
         (cache / "debs").mkdir(parents=True, exist_ok=True)
-        subprocess.run(["apt-get", "download", package], cwd=cache / "debs", check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["apt-get", "download", package], cwd=cache / "debs", check=True, stdout=subprocess.DEVNULL
+        )
         deb = _deb(cache, package)
         if deb is None:
             raise SystemExit(f"apt-get download {package} left no .deb in {cache / 'debs'}")

@@ -71,8 +71,9 @@ def games(rng: random.Random, cache: Path) -> list[Original]:
     for big, mini in pairs:  # the game ships some pictures twice: full size and "-mini"
         out += originals(cache, [big, mini], None, natural=f"fb/{big.stem}", natural_kind="natural:size")
     out += originals(cache, rasters(pg / "pingus/player0", "*.png"), "frames:sheet")
-    tiles = [p for p in rasters(pg / "groundpieces", "**/*.png")
-             if "/ground/" in str(p) and "/test/" not in str(p)]
+    tiles = [
+        p for p in rasters(pg / "groundpieces", "**/*.png") if "/ground/" in str(p) and "/test/" not in str(p)
+    ]
     out += originals(cache, pick(rng, tiles, 45), "tiles")
     out += originals(cache, rasters(pg / "entrances", "*.png") + rasters(pg / "exits", "*.png"), "objects")
     return out
@@ -88,8 +89,9 @@ def _mini_pairs(folder: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def _size_groups(rng: random.Random, theme: Path, sizes: list[str], n_groups: int, n_single: int,
-                 exclude: set[str]) -> tuple[list[tuple[str, list[Path]]], list[Path]]:
+def _size_groups(
+    rng: random.Random, theme: Path, sizes: list[str], n_groups: int, n_single: int, exclude: set[str]
+) -> tuple[list[tuple[str, list[Path]]], list[Path]]:
     """Icon names present at every size in `sizes` (natural:size groups) and single icons."""
     by_name: dict[str, dict[str, Path]] = {}
     for size in sizes:
@@ -131,8 +133,9 @@ def docs(rng: random.Random, cache: Path) -> list[Original]:
     # pairs that are neither clearly duplicates nor clearly distinct.
     folders = (("dialogs", "*.png", 70), ("menus", "**/*.png", 80), ("preferences", "*.png", 25))
     for folder, pattern, k in folders:
-        paths = [p for p in rasters(images / folder, pattern)
-                 if _big_enough(p, 100) and not EXAMPLE.search(p.name)]
+        paths = [
+            p for p in rasters(images / folder, pattern) if _big_enough(p, 100) and not EXAMPLE.search(p.name)
+        ]
         out += originals(cache, pick(rng, paths, k), f"ui:{folder}")
     return out
 
@@ -152,7 +155,7 @@ def read_gimp_pattern(path: Path) -> Image.Image | None:
     if raw[20:24] != b"GPAT" or depth not in (1, 2, 3, 4):
         return None
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[depth]
-    pixels = raw[header:header + width * height * depth]
+    pixels = raw[header : header + width * height * depth]
     if len(pixels) < width * height * depth:
         return None
     return fit(Image.frombytes(mode, (width, height), pixels).convert("RGBA" if depth in (2, 4) else "RGB"))
@@ -175,6 +178,11 @@ def photos(rng: random.Random, cache: Path) -> list[Original]:
     for env in sorted(p for p in (etr / "env/etr").iterdir() if p.is_dir()):
         for face in ("front", "left", "right"):
             paths = [env / f"{face}.png", env / f"{face}H.png"]
-            out += originals(cache, [p for p in paths if p.exists()], "skybox",
-                             natural=f"{env.name}/{face}", natural_kind="natural:size")
+            out += originals(
+                cache,
+                [p for p in paths if p.exists()],
+                "skybox",
+                natural=f"{env.name}/{face}",
+                natural_kind="natural:size",
+            )
     return out

@@ -34,8 +34,14 @@ def flats(rng: random.Random, n: int = 18) -> list[Original]:
         img = Image.new("RGB", rng.choice(SIZES), colour)
         out.append(Original(img, f"flat {colour}", "flat", avoid=NO_RECOLOUR))
     for grey in (0, 128, 255):
-        out.append(Original(Image.new("RGB", rng.choice(SIZES), (grey,) * 3), f"flat grey {grey}", "flat",
-                            avoid=NO_RECOLOUR))
+        out.append(
+            Original(
+                Image.new("RGB", rng.choice(SIZES), (grey,) * 3),
+                f"flat grey {grey}",
+                "flat",
+                avoid=NO_RECOLOUR,
+            )
+        )
     return out
 
 
@@ -77,8 +83,12 @@ def darks(rng: random.Random, n: int = 14) -> list[Original]:
         detail = k % 3
         if detail == 0:
             word = rng.choice(["night", "v2", "menu", "ok"])
-            d.text((rng.randint(10, w // 2), rng.randint(10, h - 40)), word, font=font(rng.randint(18, 40)),
-                   fill=dim)
+            d.text(
+                (rng.randint(10, w // 2), rng.randint(10, h - 40)),
+                word,
+                font=font(rng.randint(18, 40)),
+                fill=dim,
+            )
         elif detail == 1:
             for _ in range(rng.randint(3, 12)):
                 x, y = rng.randint(0, w), rng.randint(0, h)
@@ -86,18 +96,34 @@ def darks(rng: random.Random, n: int = 14) -> list[Original]:
         else:
             y = rng.randint(h // 4, h * 3 // 4)
             d.line((0, y, w, y + rng.randint(-40, 40)), fill=dim, width=2)
-        out.append(Original(img, f"dark background tint {tuple(int(c) for c in tint)}", "dark",
-                            avoid=NO_RECOLOUR))
+        out.append(
+            Original(img, f"dark background tint {tuple(int(c) for c in tint)}", "dark", avoid=NO_RECOLOUR)
+        )
     return out
 
 
-TITLES = ["How we cut build times in half", "Ten tips for better photos", "Release 3.2 is out",
-          "Meet the team behind the app", "A guide to colour palettes", "Why tests fail at night",
-          "Our roadmap for next year", "Scaling to a million users", "The art of small icons",
-          "Five lessons from the outage", "Designing for dark mode", "A tour of the new editor",
-          "Interview: the sound designer", "Benchmarks you can trust", "Inside the data pipeline",
-          "Packaging made simple", "What is new in the API", "Hiring: join our studio",
-          "Community call recap", "Writing docs people read"]
+TITLES = [
+    "How we cut build times in half",
+    "Ten tips for better photos",
+    "Release 3.2 is out",
+    "Meet the team behind the app",
+    "A guide to colour palettes",
+    "Why tests fail at night",
+    "Our roadmap for next year",
+    "Scaling to a million users",
+    "The art of small icons",
+    "Five lessons from the outage",
+    "Designing for dark mode",
+    "A tour of the new editor",
+    "Interview: the sound designer",
+    "Benchmarks you can trust",
+    "Inside the data pipeline",
+    "Packaging made simple",
+    "What is new in the API",
+    "Hiring: join our studio",
+    "Community call recap",
+    "Writing docs people read",
+]
 
 
 def _art(d: ImageDraw.ImageDraw, box: tuple[int, int, int, int], rng: random.Random) -> None:
@@ -108,8 +134,10 @@ def _art(d: ImageDraw.ImageDraw, box: tuple[int, int, int, int], rng: random.Ran
         shape = rng.choice(["ellipse", "rectangle", "polygon"])
         colour = random_colour(rng)
         if shape == "polygon":
-            pts = [(cx + r * math.cos(a), cy + r * math.sin(a))
-                   for a in np.linspace(0, 2 * math.pi, rng.randint(3, 6), endpoint=False)]
+            pts = [
+                (cx + r * math.cos(a), cy + r * math.sin(a))
+                for a in np.linspace(0, 2 * math.pi, rng.randint(3, 6), endpoint=False)
+            ]
             d.polygon(pts, fill=colour)
         else:
             getattr(d, shape)((cx - r, cy - r, cx + r, cy + r), fill=colour)
@@ -125,7 +153,7 @@ def cards(rng: random.Random, n: int = 20) -> list[Original]:
         d.ellipse((60, 50, 130, 120), fill=(255, 170, 40))
         d.text((150, 62), "devblog", font=font(40, "sans-bold"), fill=(240, 240, 240))
         words = TITLES[k].split()
-        lines = [" ".join(words[: len(words) // 2 + 1]), " ".join(words[len(words) // 2 + 1:])]
+        lines = [" ".join(words[: len(words) // 2 + 1]), " ".join(words[len(words) // 2 + 1 :])]
         for j, line in enumerate(lines):
             d.text((60, 220 + j * 80), line, font=font(58, "sans-bold"), fill=(255, 255, 255))
         d.text((60, 540), "blog.example.org  ·  5 min read", font=font(28), fill=(160, 170, 190))
@@ -196,8 +224,17 @@ def _eye(d: ImageDraw.ImageDraw, cx: int, cy: int, kind: str, ink: tuple[int, in
         d.line((cx - 16, cy - 16, cx + 16, cy + 16), fill=ink, width=7)
         d.line((cx - 16, cy + 16, cx + 16, cy - 16), fill=ink, width=7)
     elif kind == "heart":
-        d.polygon([(cx - 20, cy - 6), (cx, cy + 20), (cx + 20, cy - 6), (cx + 10, cy - 18), (cx, cy - 8),
-                   (cx - 10, cy - 18)], fill=(220, 30, 60))
+        d.polygon(
+            [
+                (cx - 20, cy - 6),
+                (cx, cy + 20),
+                (cx + 20, cy - 6),
+                (cx + 10, cy - 18),
+                (cx, cy - 8),
+                (cx - 10, cy - 18),
+            ],
+            fill=(220, 30, 60),
+        )
     elif kind == "wide":
         d.ellipse((cx - 22, cy - 26, cx + 22, cy + 26), fill=(255, 255, 255), outline=ink, width=4)
         d.ellipse((cx - 8, cy - 8, cx + 8, cy + 8), fill=ink)
@@ -275,8 +312,10 @@ def alphas(rng: random.Random, n: int = 20) -> list[Original]:
             mask = mask.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 3)))
             what = "particles"
         elif kind == "sprite":
-            pts = [(128 + rng.randint(40, 110) * math.cos(a), 128 + rng.randint(40, 110) * math.sin(a))
-                   for a in np.linspace(0, 2 * math.pi, rng.randint(5, 9), endpoint=False)]
+            pts = [
+                (128 + rng.randint(40, 110) * math.cos(a), 128 + rng.randint(40, 110) * math.sin(a))
+                for a in np.linspace(0, 2 * math.pi, rng.randint(5, 9), endpoint=False)
+            ]
             d.polygon(pts, fill=255)
             what = "polygon sprite"
         else:
@@ -299,8 +338,9 @@ def palettes(rng: random.Random, n: int = 15) -> list[Original]:
         for _ in range(rng.randint(4, 9)):
             x, y = rng.randint(-50, 600), rng.randint(-50, 440)
             s = rng.randint(40, 220)
-            getattr(d, rng.choice(["ellipse", "rectangle"]))((x, y, x + s, y + s * rng.uniform(0.4, 1.6)),
-                                                            fill=rng.choice(PALETTE[1:]))
+            getattr(d, rng.choice(["ellipse", "rectangle"]))(
+                (x, y, x + s, y + s * rng.uniform(0.4, 1.6)), fill=rng.choice(PALETTE[1:])
+            )
         out.append(Original(img, "palette composition", "palette"))
     return out
 

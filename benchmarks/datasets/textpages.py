@@ -19,9 +19,26 @@ _VOCABULARY = (
     "marble signal pocket ladder basket candle"
 )
 WORDS = _VOCABULARY.split()
-NAMES = ["Alice Moreau", "Bram Visser", "Chen Wei", "Dana Okafor", "Emil Novak", "Farah Haddad",
-         "Greta Lind", "Hugo Silva", "Ines Duarte", "Jonas Berg", "Kiri Tane", "Lena Vogel",
-         "Mateo Ruiz", "Nora Quinn", "Omar Said", "Priya Nair", "Quentin Roy", "Rosa Klein"]
+NAMES = [
+    "Alice Moreau",
+    "Bram Visser",
+    "Chen Wei",
+    "Dana Okafor",
+    "Emil Novak",
+    "Farah Haddad",
+    "Greta Lind",
+    "Hugo Silva",
+    "Ines Duarte",
+    "Jonas Berg",
+    "Kiri Tane",
+    "Lena Vogel",
+    "Mateo Ruiz",
+    "Nora Quinn",
+    "Omar Said",
+    "Priya Nair",
+    "Quentin Roy",
+    "Rosa Klein",
+]
 
 
 def words(rng: random.Random, n: int) -> str:
@@ -50,8 +67,12 @@ def page(rng: random.Random, face: str) -> Image.Image:
     img = Image.new("RGB", (760, 1075), (255, 255, 255))
     d = ImageDraw.Draw(img)
     d.text((70, 70), sentence(rng, 3, 6).rstrip("."), font=font(34, "sans-bold"), fill=(20, 20, 20))
-    d.text((70, 125), f"{rng.choice(NAMES)} · {rng.randint(1, 28)} March 2026", font=font(16, face),
-           fill=(90, 90, 90))
+    d.text(
+        (70, 125),
+        f"{rng.choice(NAMES)} · {rng.randint(1, 28)} March 2026",
+        font=font(16, face),
+        fill=(90, 90, 90),
+    )
     body = font(17, face)
     y = 175
     while y < 960:
@@ -76,8 +97,12 @@ def slide(rng: random.Random) -> Image.Image:
         y = 170 + k * 88
         d.ellipse((70, y + 14, 86, y + 30), fill=(30, 60, 110))
         d.text((110, y), words(rng, rng.randint(3, 8)), font=font(34, "liberation-sans"), fill=(30, 30, 30))
-    d.text((60, 670), f"Quarterly review · {rng.randint(1, 40)}", font=font(20, "liberation-sans"),
-           fill=(120, 120, 120))
+    d.text(
+        (60, 670),
+        f"Quarterly review · {rng.randint(1, 40)}",
+        font=font(20, "liberation-sans"),
+        fill=(120, 120, 120),
+    )
     return img
 
 
@@ -100,8 +125,11 @@ def code(rng: random.Random) -> Image.Image:
         x = 70 + 20 * rng.randint(0, 3)
         for _ in range(rng.randint(0, 6)):
             tok = rng.choice(KEYWORDS) if rng.random() < 0.3 else rng.choice(WORDS)
-            colour = (200, 120, 220) if tok in KEYWORDS else rng.choice([(220, 220, 220), (140, 200, 120),
-                                                                         (240, 180, 90)])
+            colour = (
+                (200, 120, 220)
+                if tok in KEYWORDS
+                else rng.choice([(220, 220, 220), (140, 200, 120), (240, 180, 90)])
+            )
             d.text((x, y), tok, font=mono, fill=colour)
             x += int(d.textlength(tok + " ", font=mono))
     return img
@@ -166,10 +194,17 @@ def table(rng: random.Random) -> Image.Image:
 
 
 def text(rng: random.Random, cache: Path) -> list[Original]:
-    out = [Original(page(rng, face), f"article page ({face})", "text:page")
-           for face in ["serif"] * 20 + ["liberation-sans"] * 20]
-    makers = [(slide, "text:slide", 20), (code, "text:code", 20), (dialog, "ui:dialog", 25),
-              (app_list, "ui:list", 25), (table, "text:table", 20)]
+    out = [
+        Original(page(rng, face), f"article page ({face})", "text:page")
+        for face in ["serif"] * 20 + ["liberation-sans"] * 20
+    ]
+    makers = [
+        (slide, "text:slide", 20),
+        (code, "text:code", 20),
+        (dialog, "ui:dialog", 25),
+        (app_list, "ui:list", 25),
+        (table, "text:table", 20),
+    ]
     for make, tag, n in makers:
         out += [Original(make(rng), tag.split(":")[1], tag) for _ in range(n)]
     return out

@@ -46,9 +46,9 @@ def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
     k /= k.sum()
     rest = ((0, 0),) * (x.ndim - 2)
     p = np.pad(x, ((r, r), (0, 0), *rest), mode="reflect")
-    y = sum(k[i] * p[i:i + x.shape[0]] for i in range(2 * r + 1))
+    y = sum(k[i] * p[i : i + x.shape[0]] for i in range(2 * r + 1))
     p = np.pad(y, ((0, 0), (r, r), *rest), mode="reflect")
-    out: np.ndarray = sum(k[i] * p[:, i:i + x.shape[1]] for i in range(2 * r + 1))
+    out: np.ndarray = sum(k[i] * p[:, i : i + x.shape[1]] for i in range(2 * r + 1))
     return out
 
 
@@ -62,7 +62,7 @@ def _level_features(level_img: Image.Image, scale: float, level: int) -> tuple[n
     response = sxx * syy - sxy * sxy - 0.05 * (sxx + syy) ** 2
     h, w = response.shape
     padded = np.pad(response, 2, mode="constant", constant_values=-np.inf)
-    local_max = np.max([padded[i:i + h, j:j + w] for i in range(5) for j in range(5)], axis=0)
+    local_max = np.max([padded[i : i + h, j : j + w] for i in range(5) for j in range(5)], axis=0)
     ys, xs = np.nonzero((response == local_max) & (response > 1e-6))
     inside = (ys >= 8) & (ys < h - 8) & (xs >= 8) & (xs < w - 8)
     ys, xs = ys[inside], xs[inside]
@@ -83,8 +83,9 @@ def _level_features(level_img: Image.Image, scale: float, level: int) -> tuple[n
     for cy in range(4):
         for cx in range(4):
             y0, x0 = ys - 8 + cy * 4, xs - 8 + cx * 4
-            cells.append(integral[y0 + 4, x0 + 4] - integral[y0, x0 + 4] - integral[y0 + 4, x0]
-                         + integral[y0, x0])
+            cells.append(
+                integral[y0 + 4, x0 + 4] - integral[y0, x0 + 4] - integral[y0 + 4, x0] + integral[y0, x0]
+            )
     d = np.concatenate(cells, axis=1)
     d /= np.linalg.norm(d, axis=1, keepdims=True) + 1e-9
     d = np.minimum(d, 0.25)
@@ -101,8 +102,13 @@ def features(img: Image.Image) -> Features:
     found = []
     for level in range(4):
         scale = 2 ** (-level / 2)
-        level_img = base if level == 0 else base.resize(
-            (max(8, round(base.width * scale)), max(8, round(base.height * scale))), Image.Resampling.BOX)
+        level_img = (
+            base
+            if level == 0
+            else base.resize(
+                (max(8, round(base.width * scale)), max(8, round(base.height * scale))), Image.Resampling.BOX
+            )
+        )
         found.append(_level_features(level_img, scale, level))
     points = np.concatenate([p for p, _ in found])
     descriptors = np.concatenate([d for _, d in found]) if len(points) else np.zeros((0, 64))
@@ -110,8 +116,9 @@ def features(img: Image.Image) -> Features:
         return points.reshape(0, 4), descriptors, base.size
     strong = points[:, 3] > 0.01 * points[:, 3].max()
     points, descriptors = points[strong], descriptors[strong]
-    cell = (np.minimum(points[:, 0] * 4 // base.width, 3) * 4
-            + np.minimum(points[:, 1] * 4 // base.height, 3)).astype(int)
+    cell = (
+        np.minimum(points[:, 0] * 4 // base.width, 3) * 4 + np.minimum(points[:, 1] * 4 // base.height, 3)
+    ).astype(int)
     taken = np.zeros(16, int)
     chosen: list[int] = []
     for i in np.argsort(-points[:, 3]):
@@ -169,7 +176,7 @@ def main(argv: list[str]) -> int:
         pictures = [load_for(backend, str(root / "images" / n)).image for n in names]
         with ThreadPoolExecutor(2) as pool:
             feats = list(pool.map(features, pictures))
-        vectors = np.concatenate([backend.embed(pictures[s:s + 64]) for s in range(0, len(names), 64)])
+        vectors = np.concatenate([backend.embed(pictures[s : s + 64]) for s in range(0, len(names), 64)])
         scores = backend.similarity(vectors.astype(np.float16), vectors.astype(np.float16))
         group = {n: g for g, members in enumerate(labels["groups"]) for n in members}
         gid = np.array([group.get(n, -1 - k) for k, n in enumerate(names)])
@@ -177,15 +184,18 @@ def main(argv: list[str]) -> int:
         same = gid[first] == gid[second]
         flagged = scores[first, second] >= backend.default_threshold
         kept_pos = kept_neg = 0
-        for i, j, positive in zip(first[same | flagged], second[same | flagged], same[same | flagged],
-                                  strict=True):
+        for i, j, positive in zip(
+            first[same | flagged], second[same | flagged], same[same | flagged], strict=True
+        ):
             inliers, coverage = match(feats[i], feats[j])
             few = min(len(feats[i][0]), len(feats[j][0])) < MIN_KEYPOINTS
             kept = few or (inliers >= MIN_INLIERS and coverage >= MIN_COVERAGE)
             kept_pos += int(kept and positive)
             kept_neg += int(kept and not positive)
-        print(f"{root.name}: positives kept {kept_pos / max(1, int(same.sum())):.3f} (of {int(same.sum())}); "
-              f"flagged negatives kept {kept_neg} of {int((flagged & ~same).sum())}")
+        print(
+            f"{root.name}: positives kept {kept_pos / max(1, int(same.sum())):.3f} (of {int(same.sum())}); "
+            f"flagged negatives kept {kept_neg} of {int((flagged & ~same).sum())}"
+        )
     return 0
 
 

@@ -111,9 +111,7 @@ class GeminiBackend(CosineScores):
             ) from None
 
         contents = [
-            types.Content(
-                parts=[types.Part.from_bytes(data=self._encode(img), mime_type="image/jpeg")]
-            )
+            types.Content(parts=[types.Part.from_bytes(data=self._encode(img), mime_type="image/jpeg")])
             for img in images
         ]
         client = self._get_client()
@@ -121,9 +119,7 @@ class GeminiBackend(CosineScores):
         # and an image-vs-image comparison is symmetric anyway.
         config = types.EmbedContentConfig(output_dimensionality=self.dimensions)
         try:
-            response = client.models.embed_content(
-                model=self.model, contents=contents, config=config
-            )
+            response = client.models.embed_content(model=self.model, contents=contents, config=config)
         except Exception as exc:  # every SDK/HTTP failure ends as one line
             raise DupgateError(self._describe(exc)) from None
         return self._vectors(response.embeddings, len(images))
@@ -185,9 +181,7 @@ class GeminiBackend(CosineScores):
         for emb in embeddings:
             values = emb.values or []
             if len(values) != self.dimensions:
-                raise DupgateError(
-                    f"{where}: a vector of {len(values)} values, expected {self.dimensions}"
-                )
+                raise DupgateError(f"{where}: a vector of {len(values)} values, expected {self.dimensions}")
             rows.append(values)
         vectors = np.asarray(rows, dtype=np.float32)
         if not np.isfinite(vectors).all():
@@ -206,8 +200,7 @@ class GeminiBackend(CosineScores):
             text = f"{what}: {detail}" if detail else what
             if exc.code == 400 and "api key" in (detail.lower() + str(exc.details).lower()):
                 return (
-                    f"gemini backend: the API key in {self._key_variable} was rejected "
-                    f"({text}); {_KEY_HINT}"
+                    f"gemini backend: the API key in {self._key_variable} was rejected ({text}); {_KEY_HINT}"
                 )
             if exc.code in (401, 403):
                 return (

@@ -77,9 +77,11 @@ class _Maps:
             both = np.stack([x, y], axis=1)  # (n, T, B, ...)
             return np.ascontiguousarray(np.moveaxis(both, 2, 0)).reshape(lf.BANDS, -1, *x.shape[2:])
 
-        return cls(band_major(parts.f12.unit, parts.sq.unit),
-                   band_major(parts.f12.value, parts.sq.value),
-                   band_major(parts.f12.sat, parts.sq.sat))
+        return cls(
+            band_major(parts.f12.unit, parts.sq.unit),
+            band_major(parts.f12.value, parts.sq.value),
+            band_major(parts.f12.sat, parts.sq.sat),
+        )
 
 
 @dataclass(frozen=True)
@@ -106,8 +108,9 @@ class _Windows:
         return cls(stats, stats.ranges(), None, flat - flat.mean(axis=1, keepdims=True))
 
 
-def _cosines(win: _Windows, rows: slice, maps: _Maps, cols: slice,
-             kernels: np.ndarray | None) -> list[np.ndarray]:
+def _cosines(
+    win: _Windows, rows: slice, maps: _Maps, cols: slice, kernels: np.ndarray | None
+) -> list[np.ndarray]:
     """Per band, cosines of windows of images `rows` with map columns `cols`.
 
     Explicit windows give (c, N_WIN, M); kernels give (c, M, N_WIN), windows last, so the best
@@ -129,8 +132,7 @@ def _cosines(win: _Windows, rows: slice, maps: _Maps, cols: slice,
     return out
 
 
-def _bounds(cos: list[np.ndarray], win: _Windows, rows: slice, maps: _Maps,
-            cols: slice) -> np.ndarray:
+def _bounds(cos: list[np.ndarray], win: _Windows, rows: slice, maps: _Maps, cols: slice) -> np.ndarray:
     """Upper bound (c, M) on each window framing's score (see the module docstring)."""
     v_lo, v_hi, s_lo, s_hi = (r[:, rows, None] for r in win.ranges)
     tops = []
@@ -145,8 +147,9 @@ def _bounds(cos: list[np.ndarray], win: _Windows, rows: slice, maps: _Maps,
     return lf.aggregate(tops)
 
 
-def _raise_by_windows(win: _Windows, maps: _Maps, best: np.ndarray, floor: float,
-                      threads: int = _THREADS) -> None:
+def _raise_by_windows(
+    win: _Windows, maps: _Maps, best: np.ndarray, floor: float, threads: int = _THREADS
+) -> None:
     """Raise best (n_win, n_maps) in place to any window score that beats it and reaches floor."""
     n, m = best.shape
     per_row = lf.BANDS * lf.N_WIN * _TARGETS
@@ -179,8 +182,15 @@ def _raise_by_windows(win: _Windows, maps: _Maps, best: np.ndarray, floor: float
         list(pool.map(run, blocks))
 
 
-def _exact(cos: list[np.ndarray], win: _Windows, maps: _Maps, best: np.ndarray,
-           at: tuple[slice, int], ii: np.ndarray, jj: np.ndarray) -> None:
+def _exact(
+    cos: list[np.ndarray],
+    win: _Windows,
+    maps: _Maps,
+    best: np.ndarray,
+    at: tuple[slice, int],
+    ii: np.ndarray,
+    jj: np.ndarray,
+) -> None:
     """Full window framing scores for chunk pairs (ii, jj); raise best where they beat it."""
     rows, j0 = at
     local_cols = jj[:, None] * _TARGETS + np.arange(_TARGETS)  # (P, T)
@@ -189,8 +199,10 @@ def _exact(cos: list[np.ndarray], win: _Windows, maps: _Maps, best: np.ndarray,
     per_band = []
     for b, x in enumerate(cos):
         c = x[ii[:, None], :, local_cols] if win.axis == 1 else x[ii[:, None], local_cols]  # (P, T, K)
-        c *= lf.tone(win.stats.value[b, i, None, :] - maps.value_bm[b, cols, None],
-                     win.stats.sat[b, i, None, :] - maps.sat_bm[b, cols, None])
+        c *= lf.tone(
+            win.stats.value[b, i, None, :] - maps.value_bm[b, cols, None],
+            win.stats.sat[b, i, None, :] - maps.sat_bm[b, cols, None],
+        )
         per_band.append(c)
     scores = lf.aggregate(per_band).reshape(len(i), -1).max(axis=1)
     best[i, j] = np.maximum(best[i, j], scores)
@@ -203,8 +215,9 @@ def _whole_map_scores(pa: lf.Parts, pb: lf.Parts) -> np.ndarray:
     step = max(1, _CHUNK // (4 * m))
     for s in range(0, n, step):
         r = slice(s, s + step)
-        out[r] = lf.whole_map_scores((pa.full.take(r), pa.f12.take(r), pa.sq.take(r)),
-                                     (pb.full, pb.f12, pb.sq))
+        out[r] = lf.whole_map_scores(
+            (pa.full.take(r), pa.f12.take(r), pa.sq.take(r)), (pb.full, pb.f12, pb.sq)
+        )
     return out
 
 
@@ -256,7 +269,7 @@ class LocalBackend:
         step = -(-m // count)
 
         def run(start: int) -> None:
-            out[:, start:start + step] = _scores(a, b[start:start + step], floor, 1)
+            out[:, start : start + step] = _scores(a, b[start : start + step], floor, 1)
 
         with ThreadPoolExecutor(_THREADS) as pool:
             list(pool.map(run, range(0, m, step)))
@@ -289,8 +302,7 @@ def _scores(a: np.ndarray, b: np.ndarray, floor: float | None, threads: int) -> 
     if same:  # windows of b against maps of a are the transpose of what was just done
         np.maximum(best, best.T.copy(), out=best)
     else:
-        _raise_by_windows(_Windows.of(pb, explicit=n > _KERNEL_LIMIT), _Maps.of(pa), best.T, low,
-                          threads)
+        _raise_by_windows(_Windows.of(pb, explicit=n > _KERNEL_LIMIT), _Maps.of(pa), best.T, low, threads)
     # Only lowers scores, so pairs the floor let through are still scored exactly.
     best *= lf.colour_matrix(pa.rgb, pa.detail, pb.rgb, pb.detail)
     clipped: np.ndarray = np.clip(best, -1.0, 1.0)

@@ -50,8 +50,15 @@ SGRID = 8  # saturation map side (only band means of saturation are ever used)
 # normalisation applied, so brightness and saturation keep absolute units in [0, 1].
 COLOUR_BANDS = 8  # horizontal bands whose mean colour is kept (see `colour_agreement`)
 COLOUR_KEPT = 6  # the best-agreeing bands that count: a banner or caption may cover the rest
-_LAYOUT = (("marker", 1), ("f16", GRID * GRID), ("f12", WIN * WIN), ("sq", WIN * WIN),
-           ("s8", SGRID * SGRID), ("sqs", BANDS), ("rgb", COLOUR_BANDS * 3))
+_LAYOUT = (
+    ("marker", 1),
+    ("f16", GRID * GRID),
+    ("f12", WIN * WIN),
+    ("sq", WIN * WIN),
+    ("s8", SGRID * SGRID),
+    ("sqs", BANDS),
+    ("rgb", COLOUR_BANDS * 3),
+)
 DIMENSIONS = sum(size for _, size in _LAYOUT)
 
 DARK = 0.25  # brightness below which saturation is damped (colour there is mostly noise)
@@ -82,8 +89,9 @@ def describe(img: Image.Image) -> np.ndarray:
     side = min(w, h)
     square = ((w - side) / 2.0, (h - side) / 2.0, (w + side) / 2.0, (h + side) / 2.0)
 
-    def box(im: Image.Image, size: tuple[int, int],
-            region: tuple[float, float, float, float] | None = None) -> np.ndarray:
+    def box(
+        im: Image.Image, size: tuple[int, int], region: tuple[float, float, float, float] | None = None
+    ) -> np.ndarray:
         out = im.resize(size, Image.Resampling.BOX, box=region)
         return np.asarray(out, dtype=np.float32).reshape(-1)
 
@@ -184,7 +192,7 @@ def raw_fields(vectors: np.ndarray) -> dict[str, np.ndarray]:
     start = 0
     for name, size in _LAYOUT:  # each field widened into a contiguous array of its own
         field = np.empty((n, size), np.float32)
-        field[...] = vectors[:, start:start + size]
+        field[...] = vectors[:, start : start + size]
         field /= scale
         out[name] = field
         start += size
@@ -217,14 +225,15 @@ def detail(f16: np.ndarray) -> np.ndarray:
     whatever they show: for them, colour has to agree too.
     """
     inner = GRID - 2
-    local_mean = sum(f16[:, i:i + inner, j:j + inner] for i in range(3) for j in range(3)) / 9.0
+    local_mean = sum(f16[:, i : i + inner, j : j + inner] for i in range(3) for j in range(3)) / 9.0
     residual = f16[:, 1:-1, 1:-1] - local_mean
     rms: np.ndarray = np.sqrt(np.mean(np.square(residual), axis=(1, 2)))
     return rms.astype(np.float32)
 
 
-def colour_agreement(rgb_a: np.ndarray, detail_a: np.ndarray, rgb_b: np.ndarray,
-                     detail_b: np.ndarray) -> np.ndarray:
+def colour_agreement(
+    rgb_a: np.ndarray, detail_a: np.ndarray, rgb_b: np.ndarray, detail_b: np.ndarray
+) -> np.ndarray:
     """Factor in [0, 1] on a pair's score: how far colour must agree, given their structure.
 
     A recolour is a near-duplicate only because its structure survives; with little structure
@@ -239,12 +248,13 @@ def colour_agreement(rgb_a: np.ndarray, detail_a: np.ndarray, rgb_b: np.ndarray,
     excess = np.maximum(kept.mean(axis=-1) - COLOUR_DEADZONE, 0.0) / COLOUR_SCALE
     agreement = np.exp(-np.square(excess))
     need = np.clip(1.0 - np.minimum(detail_a, detail_b) / DETAIL_FULL, 0.0, 1.0)
-    factor: np.ndarray = (agreement ** need).astype(np.float32)
+    factor: np.ndarray = (agreement**need).astype(np.float32)
     return factor
 
 
-def colour_matrix(rgb_a: np.ndarray, detail_a: np.ndarray, rgb_b: np.ndarray,
-                  detail_b: np.ndarray) -> np.ndarray:
+def colour_matrix(
+    rgb_a: np.ndarray, detail_a: np.ndarray, rgb_b: np.ndarray, detail_b: np.ndarray
+) -> np.ndarray:
     """`colour_agreement` of every pair (n, m), worked out only where it can be below 1.
 
     Only pairs with a picture below DETAIL_FULL need colour; in most repositories those are
@@ -254,25 +264,27 @@ def colour_matrix(rgb_a: np.ndarray, detail_a: np.ndarray, rgb_b: np.ndarray,
     out = np.ones((len(rgb_a), len(rgb_b)), np.float32)
     low_a, low_b = detail_a < DETAIL_FULL, detail_b < DETAIL_FULL
     # Rows of low-detail images against every column, then the other rows against low columns.
-    for rows, cols in ((np.nonzero(low_a)[0], np.arange(len(rgb_b))),
-                       (np.nonzero(~low_a)[0], np.nonzero(low_b)[0])):
+    for rows, cols in (
+        (np.nonzero(low_a)[0], np.arange(len(rgb_b))),
+        (np.nonzero(~low_a)[0], np.nonzero(low_b)[0]),
+    ):
         if not len(rows) or not len(cols):
             continue
         for start in range(0, len(rows), 64):
-            r = rows[start:start + 64]
-            out[np.ix_(r, cols)] = colour_agreement(rgb_a[r, None], detail_a[r, None],
-                                                    rgb_b[None, cols], detail_b[None, cols])
+            r = rows[start : start + 64]
+            out[np.ix_(r, cols)] = colour_agreement(
+                rgb_a[r, None], detail_a[r, None], rgb_b[None, cols], detail_b[None, cols]
+            )
     return out
 
 
-def colour_pairs(rgb: np.ndarray, detail: np.ndarray, first: np.ndarray,
-                 second: np.ndarray) -> np.ndarray:
+def colour_pairs(rgb: np.ndarray, detail: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """`colour_agreement` of the pairs (first[p], second[p]), as `colour_matrix` does it: only
     where a picture is below DETAIL_FULL, in chunks (an approximate audit scores millions)."""
     out = np.ones(len(first), np.float32)
     need = np.nonzero(np.minimum(detail[first], detail[second]) < DETAIL_FULL)[0]
     for start in range(0, len(need), 65536):
-        p = need[start:start + 65536]
+        p = need[start : start + 65536]
         a, b = first[p], second[p]
         out[p] = colour_agreement(rgb[a], detail[a], rgb[b], detail[b])
     return out
@@ -281,16 +293,14 @@ def colour_pairs(rgb: np.ndarray, detail: np.ndarray, first: np.ndarray,
 def _interval_weights(lo: np.ndarray, hi: np.ndarray, cells: int, side: float) -> np.ndarray:
     """Weights (…, cells) of grid cells [j, j+1) * side/cells inside [lo, hi), summing to 1."""
     j = np.arange(cells) * (side / cells)
-    overlap = np.clip(np.minimum(hi[..., None], j + side / cells) - np.maximum(lo[..., None], j),
-                      0.0, None)
+    overlap = np.clip(np.minimum(hi[..., None], j + side / cells) - np.maximum(lo[..., None], j), 0.0, None)
     weights: np.ndarray = overlap / overlap.sum(axis=-1, keepdims=True)
     return weights
 
 
 def _window_sat_matrix() -> np.ndarray:
     """Linear map (64, N_WIN * BANDS) from an 8x8 saturation map to each window band's mean."""
-    oy, ox, b = np.meshgrid(np.arange(OFFSETS), np.arange(OFFSETS), np.arange(BANDS),
-                            indexing="ij")
+    oy, ox, b = np.meshgrid(np.arange(OFFSETS), np.arange(OFFSETS), np.arange(BANDS), indexing="ij")
     rows_lo = (oy + b * ROWS).astype(np.float64)
     cols_lo = ox.astype(np.float64)
     wy = _interval_weights(rows_lo, rows_lo + ROWS, SGRID, GRID)
@@ -305,8 +315,9 @@ def _placements() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Band b of window (oy, ox) covers rows ROWS*b + oy + r, columns ox + c of the map, so
     inside the strip of rows ROWS*b .. ROWS*b + SPAN - 1 its placement does not depend on b.
     """
-    oy, ox, r, c = np.meshgrid(np.arange(OFFSETS), np.arange(OFFSETS), np.arange(ROWS),
-                               np.arange(WIN), indexing="ij")
+    oy, ox, r, c = np.meshgrid(
+        np.arange(OFFSETS), np.arange(OFFSETS), np.arange(ROWS), np.arange(WIN), indexing="ij"
+    )
     return ((oy * OFFSETS + ox).ravel(), ((oy + r) * GRID + ox + c).ravel(), (r * WIN + c).ravel())
 
 
@@ -314,7 +325,8 @@ _WIN_SAT = _window_sat_matrix()
 _PLACE_WIN, _PLACE_CELL, _PLACE_Q = _placements()
 _FIRST_ROW = np.arange(OFFSETS)[:, None] + ROWS * np.arange(BANDS)[None, :]  # (oy, b)
 _COL_BOX = (np.arange(GRID)[:, None] - np.arange(OFFSETS) >= 0) & (
-    np.arange(GRID)[:, None] - np.arange(OFFSETS) < WIN)  # (16, ox): column in window?
+    np.arange(GRID)[:, None] - np.arange(OFFSETS) < WIN
+)  # (16, ox): column in window?
 
 
 def _box_sums(x: np.ndarray) -> np.ndarray:
@@ -391,7 +403,7 @@ def window_kernels(units: np.ndarray) -> np.ndarray:
 
 def strip(flat: np.ndarray, band: int) -> np.ndarray:
     """The rows ROWS*band .. + SPAN of (n, GRID * GRID) maps, flattened: (n, SPAN * GRID) view."""
-    return flat[:, ROWS * band * GRID:(ROWS * band + SPAN) * GRID]
+    return flat[:, ROWS * band * GRID : (ROWS * band + SPAN) * GRID]
 
 
 def tone(dv: np.ndarray, ds: np.ndarray) -> np.ndarray:
@@ -429,8 +441,11 @@ def aggregate_last(cos: np.ndarray) -> np.ndarray:
     return kept
 
 
-def whole_map_scores(x: tuple[Bands, Bands, Bands], y: tuple[Bands, Bands, Bands],
-                     score: Callable[[Bands, Bands], np.ndarray] | None = None) -> np.ndarray:
+def whole_map_scores(
+    x: tuple[Bands, Bands, Bands],
+    y: tuple[Bands, Bands, Bands],
+    score: Callable[[Bands, Bands], np.ndarray] | None = None,
+) -> np.ndarray:
     """Best of the four whole-map framings of (full, f12, sq) maps: frame vs frame, square vs
     frame, frame vs square, square vs square. `score` compares two maps (`band_scores`)."""
     score = score or band_scores
@@ -446,7 +461,6 @@ def band_scores(x: Bands, y: Bands) -> np.ndarray:
     per_band = []
     for b in range(BANDS):
         cos = x.unit[:, b] @ y.unit[:, b].T
-        cos *= tone(x.value[:, b, None] - y.value[None, :, b],
-                    x.sat[:, b, None] - y.sat[None, :, b])
+        cos *= tone(x.value[:, b, None] - y.value[None, :, b], x.sat[:, b, None] - y.sat[None, :, b])
         per_band.append(cos)
     return aggregate(per_band)

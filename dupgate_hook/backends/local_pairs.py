@@ -72,8 +72,9 @@ def _one_against_many(x: lf.Bands, y: lf.Bands) -> np.ndarray:
     return lf.aggregate_last(cos)
 
 
-def _one_image(prep: _Prepared, i: int, partners: np.ndarray, windows: tuple[np.ndarray, ...],
-               floor: float) -> np.ndarray:
+def _one_image(
+    prep: _Prepared, i: int, partners: np.ndarray, windows: tuple[np.ndarray, ...], floor: float
+) -> np.ndarray:
     """Image i against each partner: the four whole-map framings, and i's windows on their maps.
 
     `windows` are i's window units (BANDS, N_WIN, d), values and saturations (BANDS, N_WIN).
@@ -84,12 +85,15 @@ def _one_image(prep: _Prepared, i: int, partners: np.ndarray, windows: tuple[np.
     one = slice(i, i + 1)
 
     def bands(t: int) -> tuple[lf.Bands, lf.Bands]:  # f12 (t 0) or sq (1): image i's, partners'
-        return (lf.Bands(prep.maps[one, :, t], prep.maps_value[one, :, t], prep.maps_sat[one, :, t]),
-                lf.Bands(maps[:, :, t], value[:, :, t], sat[:, :, t]))
+        return (
+            lf.Bands(prep.maps[one, :, t], prep.maps_value[one, :, t], prep.maps_sat[one, :, t]),
+            lf.Bands(maps[:, :, t], value[:, :, t], sat[:, :, t]),
+        )
 
     (f12, other_f12), (sq, other_sq) = bands(0), bands(1)
-    best = lf.whole_map_scores((prep.full.take(one), f12, sq),
-                               (prep.full.take(partners), other_f12, other_sq), _one_against_many)
+    best = lf.whole_map_scores(
+        (prep.full.take(one), f12, sq), (prep.full.take(partners), other_f12, other_sq), _one_against_many
+    )
     units, w_value, w_sat = windows
     m = len(partners)
     cos = units @ maps.transpose(1, 3, 0, 2).reshape(lf.BANDS, lf.CELLS + 1, m * 2)
@@ -108,8 +112,9 @@ def _one_image(prep: _Prepared, i: int, partners: np.ndarray, windows: tuple[np.
     return best
 
 
-def pair_scores(vectors: np.ndarray, first: np.ndarray, second: np.ndarray,
-                floor: float | None = None) -> np.ndarray:
+def pair_scores(
+    vectors: np.ndarray, first: np.ndarray, second: np.ndarray, floor: float | None = None
+) -> np.ndarray:
     """Scores of the pairs (vectors[first[p]], vectors[second[p]]), as `similarity` gives them.
 
     With `floor`, as in `similarity`: scores below it may come back lower than exact.
@@ -185,8 +190,12 @@ def views(vectors: np.ndarray, queries_too: bool = True) -> tuple[np.ndarray, np
         stats = lf.window_stats(p)
         at = list(VIEW_WINDOWS)
         units = lf.window_units(p.f16, stats)[:, :, at].transpose(1, 2, 0, 3)
-        fill(queries[rows, 2:], units, stats.value[:, :, at].transpose(1, 2, 0),
-             stats.sat[:, :, at].transpose(1, 2, 0))
+        fill(
+            queries[rows, 2:],
+            units,
+            stats.value[:, :, at].transpose(1, 2, 0),
+            stats.sat[:, :, at].transpose(1, 2, 0),
+        )
     if queries_too:
         queries[:, :2] = entries
     return entries, queries

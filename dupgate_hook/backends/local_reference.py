@@ -28,11 +28,17 @@ def _band_means(grid: np.ndarray) -> list[float]:
     return [float(b.mean()) for b in np.split(grid.astype(np.float64), lf.BANDS, axis=0)]
 
 
-def _framing(units_a: list[np.ndarray], tone_a: list[tuple[float, float]],
-             units_b: list[np.ndarray], tone_b: list[tuple[float, float]]) -> float:
+def _framing(
+    units_a: list[np.ndarray],
+    tone_a: list[tuple[float, float]],
+    units_b: list[np.ndarray],
+    tone_b: list[tuple[float, float]],
+) -> float:
     """One framing: per band cosine times tone agreement, the worst band left out."""
-    per_band = [float(ua @ ub) * float(lf.tone(np.array(va - vb), np.array(sa - sb)))
-                for ua, ub, (va, sa), (vb, sb) in zip(units_a, units_b, tone_a, tone_b, strict=True)]
+    per_band = [
+        float(ua @ ub) * float(lf.tone(np.array(va - vb), np.array(sa - sb)))
+        for ua, ub, (va, sa), (vb, sb) in zip(units_a, units_b, tone_a, tone_b, strict=True)
+    ]
     return (sum(per_band) - min(per_band)) / (len(per_band) - 1)
 
 
@@ -58,8 +64,8 @@ class _Image:
         out = []
         for oy in range(lf.OFFSETS):
             for ox in range(lf.OFFSETS):
-                v = self.f16[oy:oy + lf.WIN, ox:ox + lf.WIN]
-                s = self.sat16[oy:oy + lf.WIN, ox:ox + lf.WIN]
+                v = self.f16[oy : oy + lf.WIN, ox : ox + lf.WIN]
+                s = self.sat16[oy : oy + lf.WIN, ox : ox + lf.WIN]
                 out.append((_band_units(v), list(zip(_band_means(v), _band_means(s), strict=True))))
         return out
 
@@ -68,8 +74,10 @@ def pair_score(a: np.ndarray, b: np.ndarray) -> float:
     """The score of stored vectors a and b: the best framing, then colour where structure is
     scarce (see `local` and `local_features` for why each piece is there)."""
     x, y = _Image(a), _Image(b)
-    best = max(_framing(*x.maps[p], *y.maps[q])
-               for p, q in (("full", "full"), ("sq", "f12"), ("f12", "sq"), ("sq", "sq")))
+    best = max(
+        _framing(*x.maps[p], *y.maps[q])
+        for p, q in (("full", "full"), ("sq", "f12"), ("f12", "sq"), ("sq", "sq"))
+    )
     for one, other in ((x, y), (y, x)):
         targets = (other.maps["f12"], other.maps["sq"])
         best = max(best, max(_framing(*w, *t) for w in one.windows() for t in targets))

@@ -79,8 +79,11 @@ def check(
         to_add = write_pending(repo, session.stores.manifest, embedded.table, wanted, recorded)
     if to_add:
         if inherited:
-            why = (f"had no vectors for {session.space()} (the manifest holds another model's)" if switched
-                   else "committed earlier without vectors (SKIP=dupgate, --no-verify or before dupgate)")
+            why = (
+                f"had no vectors for {session.space()} (the manifest holds another model's)"
+                if switched
+                else "committed earlier without vectors (SKIP=dupgate, --no-verify or before dupgate)"
+            )
             print(
                 f"dupgate: {inherited} image(s) {why} are recorded now, not judged in this commit; "
                 "`dupgate audit` lists their pairs"
