@@ -126,7 +126,8 @@ def similarity_timing(paths: list[str], repeat: int) -> list[str]:
         return x[np.arange(count) % len(x)]
 
     def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return a @ b.T + (1 - a) @ (1 - b).T  # agreeing bits, as quality.py scores pHash
+        agreeing: np.ndarray = a @ b.T + (1 - a) @ (1 - b).T  # agreeing bits, as quality.py scores pHash
+        return agreeing
 
     threshold = float(backend.default_threshold)
     cases = [

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -48,7 +49,7 @@ def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     return run(["git", *args], repo, check=check)
 
 
-def save(img: Image.Image, path: Path, **kwargs: object) -> Path:
+def save(img: Image.Image, path: Path, **kwargs: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path, **kwargs)
     return path

@@ -23,11 +23,7 @@ from PIL import Image
 from dupgate_hook.backends.base import BackendSettings
 from dupgate_hook.backends.gemini import GeminiBackend
 from dupgate_hook.errors import DupgateError
-
-try:
-    from tests.fake_gemini import FakeGemini, Fault
-except ImportError:  # tests/ is not a package: pytest put the folder itself on sys.path
-    from fake_gemini import FakeGemini, Fault  # type: ignore[no-redef]
+from fake_gemini import FakeGemini, Fault
 
 KEY = "AIzaFAKE-s3cr3t-k3y-0123456789"
 REPO = Path(__file__).resolve().parents[1]

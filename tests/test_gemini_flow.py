@@ -93,11 +93,11 @@ def test_init_batches_and_resumes_after_a_failure(
     original_handle = server.handle
     calls = {"n": 0}
 
-    def third_fails(*args: object, **kwargs: object) -> object:
+    def third_fails(method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
         calls["n"] += 1
         if calls["n"] == 3:
             server.push(Fault.error(400, "Request contains an invalid argument."))
-        return original_handle(*args, **kwargs)  # type: ignore[arg-type]
+        return original_handle(method, path, headers, body)
 
     server.handle = third_fails  # type: ignore[method-assign]
     assert main(["init"]) == 2

@@ -33,7 +33,7 @@ from dupgate_hook import images
 from dupgate_hook.backends.base import BackendSettings, space_id
 from dupgate_hook.backends.local import LocalBackend
 from dupgate_hook.config import parse_config
-from dupgate_hook.errors import DupgateError
+from dupgate_hook.errors import DupgateError, ImageError
 from dupgate_hook.main import main
 from dupgate_hook.manifest import MANIFEST_DIR, PackStore
 
@@ -557,7 +557,7 @@ def test_fuzz_finding_gif_with_a_cut_frame_descriptor() -> None:
     data = buf.getvalue()
     second = data.index(b"\x21\xf9", data.index(b"\x21\xf9") + 1)  # 2nd frame's control block
     cut = data[: data.index(b",", second + 8) + 6]  # its image descriptor cut to 5 bytes
-    with pytest.raises(images.ImageError, match="corrupt or truncated"):  # was struct.error
+    with pytest.raises(ImageError, match="corrupt or truncated"):  # was struct.error
         images.decode("cut.gif", cut, 64)
 
 

@@ -242,15 +242,16 @@ def test_window_stats_match_explicit_windows() -> None:
 def test_kernel_cosines_equal_explicit_windows() -> None:
     """The hook's kernel path (windows last) and the audit's explicit windows agree."""
     from dupgate_hook.backends import local as local_mod
+    from dupgate_hook.backends import local_features as lf
 
     vec = _edge_vectors(LocalBackend(BackendSettings()))
-    parts = local_mod.lf.unpack(vec)
-    probes = local_mod.lf.unpack(vec[-3:])
+    parts = lf.unpack(vec)
+    probes = lf.unpack(vec[-3:])
     maps = local_mod._Maps.of(probes)
     every, cols = slice(0, len(vec)), slice(0, 3 * local_mod._TARGETS)
     explicit = local_mod._Windows.of(parts, explicit=True)
     kernel = local_mod._Windows.of(parts, explicit=False)
-    kernels = local_mod.lf.window_kernels(maps.unit.transpose(1, 0, 2))
+    kernels = lf.window_kernels(maps.unit.transpose(1, 0, 2))
     by_units = local_mod._cosines(explicit, every, maps, cols, None)
     by_kernels = local_mod._cosines(kernel, every, maps, cols, kernels)
     for x, y in zip(by_units, by_kernels, strict=True):  # float32 rounding of near-flat bands: ~4e-5

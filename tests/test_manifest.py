@@ -21,7 +21,8 @@ def store(tmp_path: Path) -> PackStore:
 
 def unit_rows(n: int) -> np.ndarray:
     v = np.random.default_rng(0).normal(size=(n, 4))
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
+    unit: np.ndarray = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return unit
 
 
 def test_round_trip_and_stable_name(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import os
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,9 +24,9 @@ from dupgate_hook.errors import DupgateError
 from onnx_models import conv_model, size_echo_model, sscd_like_model, two_output_model
 
 
-def backend(path: Path, cache: Path | None = None, **settings: object) -> OnnxBackend:
+def backend(path: Path, cache: Path | None = None, **settings: Any) -> OnnxBackend:
     cache_dir = str(cache) if cache else None
-    made = get_backend(BackendSettings("onnx", model_path=str(path), cache_dir=cache_dir, **settings))  # type: ignore[arg-type]
+    made = get_backend(BackendSettings("onnx", model_path=str(path), cache_dir=cache_dir, **settings))
     assert isinstance(made, OnnxBackend)
     return made
 
@@ -205,7 +206,7 @@ def test_importing_the_backend_does_not_import_onnxruntime(tmp_path: Path) -> No
 
 # Copy-detection models (SSCD's signature): any height and width, resize short_side, uint8 inputs.
 
-SHORT_64: dict[str, object] = {"resize": "short_side", "input_size": (64, 64)}
+SHORT_64: dict[str, Any] = {"resize": "short_side", "input_size": (64, 64)}
 ASPECTS = [(320, 240), (240, 320), (500, 120), (300, 300), (180, 120), (1200, 300)]
 
 

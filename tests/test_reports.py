@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import numpy as np
@@ -166,7 +167,7 @@ def test_sarif_is_valid_and_complete(repo: Path) -> None:
     validator = sarif_validator()
     validator.validate(log)
     results = log["runs"][0]["results"]
-    by_rule: dict[str, list[dict[str, object]]] = {}
+    by_rule: dict[str, list[dict[str, Any]]] = {}
     for r in results:
         by_rule.setdefault(r["ruleId"], []).append(r)
     assert len(by_rule["DG001"]) == 2 and len(by_rule["DG003"]) == 1
