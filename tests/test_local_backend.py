@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from dupgate_hook.backends import local_features as lf
+from dupgate_hook.backends import local_windows as lw
 from dupgate_hook.backends.base import BackendSettings
 from dupgate_hook.backends.local import LocalBackend
 
@@ -220,11 +222,10 @@ def _edge_vectors(backend: LocalBackend) -> np.ndarray:
 
 def test_window_stats_match_explicit_windows() -> None:
     """Box sums (band-major) equal each window band's tone and norm computed by slicing."""
-    from dupgate_hook.backends import local_features as lf
 
     vec = _edge_vectors(LocalBackend(BackendSettings()))
     parts = lf.unpack(vec)
-    stats = lf.window_stats(parts)
+    stats = lw.window_stats(parts)
     maps = parts.f16.astype(np.float64)
     for k in range(lf.N_WIN):
         oy, ox = divmod(k, lf.OFFSETS)
@@ -242,7 +243,6 @@ def test_window_stats_match_explicit_windows() -> None:
 def test_kernel_cosines_equal_explicit_windows() -> None:
     """The hook's kernel path (windows last) and the audit's explicit windows agree."""
     from dupgate_hook.backends import local as local_mod
-    from dupgate_hook.backends import local_features as lf
 
     vec = _edge_vectors(LocalBackend(BackendSettings()))
     parts = lf.unpack(vec)
@@ -251,7 +251,7 @@ def test_kernel_cosines_equal_explicit_windows() -> None:
     every, cols = slice(0, len(vec)), slice(0, 3 * local_mod._TARGETS)
     explicit = local_mod._Windows.of(parts, explicit=True)
     kernel = local_mod._Windows.of(parts, explicit=False)
-    kernels = lf.window_kernels(maps.unit.transpose(1, 0, 2))
+    kernels = lw.window_kernels(maps.unit.transpose(1, 0, 2))
     by_units = local_mod._cosines(explicit, every, maps, cols, None)
     by_kernels = local_mod._cosines(kernel, every, maps, cols, kernels)
     for x, y in zip(by_units, by_kernels, strict=True):  # float32 rounding of near-flat bands: ~4e-5

@@ -7,9 +7,11 @@ saturation and the mean colour of 8 horizontal bands, 637 float16 values (about 
 scores a pair as the best of: whole frame vs whole frame, any of 25 "75% windows" of one vs
 the whole other, and the centred square of one vs the other's whole frame or windows; then,
 where the pictures hold little structure (flat colours, blank, smooth gradients), colour must
-agree too (`local_features.colour_agreement`). Transparent art is shown on black when white
+agree too (`local_match.colour_agreement`). Transparent art is shown on black when white
 would hide it (`images.VISIBLE`). The maths, and why each piece is there, lives in
-`local_features`; this module is the `Backend` wrapper and the search for the best framing.
+`local_features` (the descriptor), `local_windows` (75% windows of stored maps) and
+`local_match` (band scores, tone, colour); this module is the `Backend` wrapper and the
+search for the best framing.
 
 The score is not plain cosine: it lies in [-1, 1], is 1.0 for identical images and is what
 the threshold is compared with. On the public benchmark (benchmarks/README.md) a threshold
@@ -39,6 +41,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dupgate_hook.backends import local_features as lf
+from dupgate_hook.backends import local_match as lm
+from dupgate_hook.backends import local_windows as lw
 from dupgate_hook.backends.base import BackendSettings, l2_normalise
 
 if TYPE_CHECKING:
@@ -88,8 +92,8 @@ class _Maps:
 class _Windows:
     """One side's windows: statistics, and either unit vectors or the raw maps."""
 
-    stats: lf.WindowStats
-    ranges: tuple[np.ndarray, ...]  # lf.WindowStats.ranges(), for the tone bound
+    stats: lw.WindowStats
+    ranges: tuple[np.ndarray, ...]  # lw.WindowStats.ranges(), for the tone bound
     units: np.ndarray | None  # (BANDS, n, N_WIN, CELLS + 1), or None: use kernels on `flat`
     flat: np.ndarray | None  # (n, GRID * GRID) maps minus their mean level
 
@@ -100,9 +104,9 @@ class _Windows:
 
     @classmethod
     def of(cls, parts: lf.Parts, explicit: bool) -> _Windows:
-        stats = lf.window_stats(parts)
+        stats = lw.window_stats(parts)
         if explicit:
-            return cls(stats, stats.ranges(), lf.window_units(parts.f16, stats), None)
+            return cls(stats, stats.ranges(), lw.window_units(parts.f16, stats), None)
         flat = parts.f16.reshape(len(parts.f16), -1)
         # Kernels sum to zero, so the level does not change the products, only their rounding.
         return cls(stats, stats.ranges(), None, flat - flat.mean(axis=1, keepdims=True))
@@ -124,7 +128,7 @@ def _cosines(
             cos = (w.reshape(-1, w.shape[-1]) @ y.T).reshape(w.shape[0], lf.N_WIN, -1)
         else:
             assert kernels is not None and win.flat is not None
-            raw = lf.strip(win.flat[rows], b) @ kernels[b]
+            raw = lw.strip(win.flat[rows], b) @ kernels[b]
             cos = raw.reshape(len(raw), -1, lf.N_WIN)
             cos += np.sqrt(lf.EPS) * y[:, -1, None]  # flatness term, before scaling by the window norm
             cos *= win.stats.inv_denom[b, rows, None, :]
@@ -139,12 +143,12 @@ def _bounds(cos: list[np.ndarray], win: _Windows, rows: slice, maps: _Maps, cols
     for b, c in enumerate(cos):
         top = c.max(axis=win.axis)
         np.maximum(top, 0.0, out=top)
-        gap = lf.tone_gap(v_lo[b], v_hi[b], maps.value_bm[b, None, cols])
-        gap += lf.tone_gap(s_lo[b], s_hi[b], maps.sat_bm[b, None, cols])
-        gap *= -1.0 / lf.TONE_SCALE**2
+        gap = lm.tone_gap(v_lo[b], v_hi[b], maps.value_bm[b, None, cols])
+        gap += lm.tone_gap(s_lo[b], s_hi[b], maps.sat_bm[b, None, cols])
+        gap *= -1.0 / lm.TONE_SCALE**2
         top *= np.exp(gap)
         tops.append(top)
-    return lf.aggregate(tops)
+    return lm.aggregate(tops)
 
 
 def _raise_by_windows(
@@ -154,7 +158,7 @@ def _raise_by_windows(
     n, m = best.shape
     per_row = lf.BANDS * lf.N_WIN * _TARGETS
     if win.units is None:  # kernels: all map columns at once (there are few)
-        kernels: np.ndarray | None = lf.window_kernels(maps.unit.transpose(1, 0, 2))
+        kernels: np.ndarray | None = lw.window_kernels(maps.unit.transpose(1, 0, 2))
         col_step = m
     else:
         kernels = None
@@ -199,12 +203,12 @@ def _exact(
     per_band = []
     for b, x in enumerate(cos):
         c = x[ii[:, None], :, local_cols] if win.axis == 1 else x[ii[:, None], local_cols]  # (P, T, K)
-        c *= lf.tone(
+        c *= lm.tone(
             win.stats.value[b, i, None, :] - maps.value_bm[b, cols, None],
             win.stats.sat[b, i, None, :] - maps.sat_bm[b, cols, None],
         )
         per_band.append(c)
-    scores = lf.aggregate(per_band).reshape(len(i), -1).max(axis=1)
+    scores = lm.aggregate(per_band).reshape(len(i), -1).max(axis=1)
     best[i, j] = np.maximum(best[i, j], scores)
 
 
@@ -215,7 +219,7 @@ def _whole_map_scores(pa: lf.Parts, pb: lf.Parts) -> np.ndarray:
     step = max(1, _CHUNK // (4 * m))
     for s in range(0, n, step):
         r = slice(s, s + step)
-        out[r] = lf.whole_map_scores(
+        out[r] = lm.whole_map_scores(
             (pa.full.take(r), pa.f12.take(r), pa.sq.take(r)), (pb.full, pb.f12, pb.sq)
         )
     return out
@@ -304,6 +308,6 @@ def _scores(a: np.ndarray, b: np.ndarray, floor: float | None, threads: int) -> 
     else:
         _raise_by_windows(_Windows.of(pb, explicit=n > _KERNEL_LIMIT), _Maps.of(pa), best.T, low, threads)
     # Only lowers scores, so pairs the floor let through are still scored exactly.
-    best *= lf.colour_matrix(pa.rgb, pa.detail, pb.rgb, pb.detail)
+    best *= lm.colour_matrix(pa.rgb, pa.detail, pb.rgb, pb.detail)
     clipped: np.ndarray = np.clip(best, -1.0, 1.0)
     return clipped

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dupgate_hook.backends import local_features as lf
+from dupgate_hook.backends import local_match as lm
+from dupgate_hook.backends import local_windows as lw
 
 _BLOCK = 1024  # images whose windows are built at once
 _THREADS = 2  # blocks in parallel: numpy releases the GIL in the products
@@ -38,7 +40,7 @@ class _Prepared:
     maps_value: np.ndarray  # (n, BANDS, 2)
     maps_sat: np.ndarray
     full: lf.Bands
-    rgb: np.ndarray  # (n, COLOUR_BANDS, 3), see `lf.colour_agreement`
+    rgb: np.ndarray  # (n, COLOUR_BANDS, 3), see `local_match.colour_agreement`
     detail: np.ndarray  # (n,)
 
     @classmethod
@@ -68,8 +70,8 @@ def _one_against_many(x: lf.Bands, y: lf.Bands) -> np.ndarray:
     """`band_scores` of one image's map (x: (1, BANDS, d)) against m maps, as (m,): one
     product over all bands instead of one per band (this runs once per image and framing)."""
     cos = np.einsum("bd,mbd->mb", x.unit[0], y.unit)
-    cos *= lf.tone(x.value[0] - y.value, x.sat[0] - y.sat)
-    return lf.aggregate_last(cos)
+    cos *= lm.tone(x.value[0] - y.value, x.sat[0] - y.sat)
+    return lm.aggregate_last(cos)
 
 
 def _one_image(
@@ -91,14 +93,14 @@ def _one_image(
         )
 
     (f12, other_f12), (sq, other_sq) = bands(0), bands(1)
-    best = lf.whole_map_scores(
+    best = lm.whole_map_scores(
         (prep.full.take(one), f12, sq), (prep.full.take(partners), other_f12, other_sq), _one_against_many
     )
     units, w_value, w_sat = windows
     m = len(partners)
     cos = units @ maps.transpose(1, 3, 0, 2).reshape(lf.BANDS, lf.CELLS + 1, m * 2)
     # tone is in [0, 1], so cos * tone <= max(cos, 0), and `aggregate` is monotone.
-    upper = lf.aggregate(list(np.maximum(cos.max(axis=1), 0.0))).reshape(m, 2).max(axis=1)
+    upper = lm.aggregate(list(np.maximum(cos.max(axis=1), 0.0))).reshape(m, 2).max(axis=1)
     need = np.flatnonzero((upper > best) & (upper >= floor))
     if len(need) == 0:
         return best
@@ -106,8 +108,8 @@ def _one_image(
     c = cos[:, :, cols]
     dv = w_value[:, :, None] - value[need].transpose(1, 0, 2).reshape(lf.BANDS, 1, -1)
     ds = w_sat[:, :, None] - sat[need].transpose(1, 0, 2).reshape(lf.BANDS, 1, -1)
-    c *= lf.tone(dv, ds)
-    framed = lf.aggregate(list(c)).reshape(lf.N_WIN, len(need), 2).max(axis=(0, 2))
+    c *= lm.tone(dv, ds)
+    framed = lm.aggregate(list(c)).reshape(lf.N_WIN, len(need), 2).max(axis=(0, 2))
     best[need] = np.maximum(best[need], framed)
     return best
 
@@ -137,8 +139,8 @@ def pair_scores(
         if bounds[e] == bounds[s]:
             return
         parts = lf.unpack(vectors[s:e])
-        stats = lf.window_stats(parts)
-        units = lf.window_units(parts.f16, stats)  # (BANDS, e - s, N_WIN, d)
+        stats = lw.window_stats(parts)
+        units = lw.window_units(parts.f16, stats)  # (BANDS, e - s, N_WIN, d)
         for i in range(s, e):
             lo, hi = bounds[i], bounds[i + 1]
             if lo < hi:
@@ -151,7 +153,7 @@ def pair_scores(
     back = np.empty(2 * count, np.float32)
     back[order] = directed
     best = np.maximum(back[:count], back[count:])
-    best *= lf.colour_pairs(prep.rgb, prep.detail, first, second)
+    best *= lm.colour_pairs(prep.rgb, prep.detail, first, second)
     scores: np.ndarray = np.clip(best, -1.0, 1.0)
     return scores
 
@@ -187,9 +189,9 @@ def views(vectors: np.ndarray, queries_too: bool = True) -> tuple[np.ndarray, np
             fill(entries[rows, t], bands.unit, bands.value, bands.sat)
         if not queries_too:
             continue
-        stats = lf.window_stats(p)
+        stats = lw.window_stats(p)
         at = list(VIEW_WINDOWS)
-        units = lf.window_units(p.f16, stats)[:, :, at].transpose(1, 2, 0, 3)
+        units = lw.window_units(p.f16, stats)[:, :, at].transpose(1, 2, 0, 3)
         fill(
             queries[rows, 2:],
             units,

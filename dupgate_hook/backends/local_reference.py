@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from dupgate_hook.backends import local_features as lf
+from dupgate_hook.backends import local_match as lm
 
 
 def _band_units(grid: np.ndarray) -> list[np.ndarray]:
@@ -36,7 +37,7 @@ def _framing(
 ) -> float:
     """One framing: per band cosine times tone agreement, the worst band left out."""
     per_band = [
-        float(ua @ ub) * float(lf.tone(np.array(va - vb), np.array(sa - sb)))
+        float(ua @ ub) * float(lm.tone(np.array(va - vb), np.array(sa - sb)))
         for ua, ub, (va, sa), (vb, sb) in zip(units_a, units_b, tone_a, tone_b, strict=True)
     ]
     return (sum(per_band) - min(per_band)) / (len(per_band) - 1)
@@ -72,7 +73,7 @@ class _Image:
 
 def pair_score(a: np.ndarray, b: np.ndarray) -> float:
     """The score of stored vectors a and b: the best framing, then colour where structure is
-    scarce (see `local` and `local_features` for why each piece is there)."""
+    scarce (see `local`, `local_features` and `local_match` for why each piece is there)."""
     x, y = _Image(a), _Image(b)
     best = max(
         _framing(*x.maps[p], *y.maps[q])
@@ -81,5 +82,5 @@ def pair_score(a: np.ndarray, b: np.ndarray) -> float:
     for one, other in ((x, y), (y, x)):
         targets = (other.maps["f12"], other.maps["sq"])
         best = max(best, max(_framing(*w, *t) for w in one.windows() for t in targets))
-    colour = lf.colour_agreement(x.rgb, x.detail, y.rgb, y.detail)
+    colour = lm.colour_agreement(x.rgb, x.detail, y.rgb, y.detail)
     return float(np.clip(best * float(colour), -1.0, 1.0))
