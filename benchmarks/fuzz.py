@@ -15,7 +15,7 @@ Targets, each fed `--per-target` generated inputs (the default makes 10,200 in a
 Every input must end in success or in dupgate's own error (`DupgateError`, of which
 `ImageError` is one); anything else is a *finding*, printed with the input saved under
 `--out` to reproduce it. Exit status 1 when there are findings. Plain `random` with a seed
-makes every run repeatable; `tests/test_hostile.py` runs a short version in CI.
+makes every run repeatable; `tests/test_hostile_inputs.py` runs a short version in CI.
 """
 
 from __future__ import annotations
