@@ -35,6 +35,8 @@ DEFAULT_EVALUATE = REPO.parent / "shared" / "bench" / "evaluate.py"
 HASH_BITS = 64
 HASH_THRESHOLD = 1 - 10 / HASH_BITS  # <= 10 differing bits
 THREADS = 2
+# The metrics every table shows first, in this order (suite.py's too).
+HEADLINE = ("threshold", "precision", "recall", "f1", "ap", "best_f1", "gate_precision", "gate_recall")
 
 
 def load_evaluate(path: Path) -> Callable[..., dict[str, Any]]:
@@ -128,18 +130,7 @@ def run_czkawka(paths: list[str]) -> tuple[np.ndarray, float, float] | None:
 
 def format_table(results: dict[str, dict[str, Any]]) -> str:
     kinds = sorted({k for r in results.values() for k in r["recall_by_kind"]})
-    cols = [
-        "threshold",
-        "precision",
-        "recall",
-        "f1",
-        "ap",
-        "best_f1",
-        "gate_precision",
-        "gate_recall",
-        *kinds,
-        "images_per_s",
-    ]
+    cols = [*HEADLINE, *kinds, "images_per_s"]
     heads = [c.replace("edit:", "").replace("natural:", "") for c in cols]
     width = max(len(h) for h in heads) + 1
     lines = ["metric".ljust(width) + "".join(name.rjust(11) for name in results)]

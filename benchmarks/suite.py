@@ -166,18 +166,7 @@ def set_table(results: dict[str, dict[str, Any]]) -> str:
     """Rows = metrics, columns = tools, for one set."""
     tools_ = list(results)
     rows: list[tuple[str, list[Any]]] = []
-    for m in [
-        "threshold",
-        "precision",
-        "recall",
-        "f1",
-        "ap",
-        "best_f1",
-        "gate_precision",
-        "gate_recall",
-        "fp_per_million",
-        "images_per_s",
-    ]:
+    for m in [*quality.HEADLINE, "fp_per_million", "images_per_s"]:
         rows.append((m, [results[t].get(m) for t in tools_]))
     fams = sorted({f for r in results.values() for f in r["recall_by_family"]})
     rows += [(f"recall {f}", [results[t]["recall_by_family"].get(f) for t in tools_]) for f in fams]
