@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -265,11 +266,27 @@ def test_every_hook_files_pattern_names_exactly_the_image_suffixes() -> None:
     hooks = yaml.safe_load((PROJECT / ".pre-commit-hooks.yaml").read_text())
     patterns = {h["id"]: h["files"] for h in hooks if "files" in h}
     assert patterns, "no hook has a files: pattern"
+    own = yaml.safe_load((PROJECT / ".pre-commit-config.yaml").read_text())  # the project's own hook
+    patterns["own dupgate"] = next(
+        h["files"] for r in own["repos"] for h in r["hooks"] if h["id"] == "dupgate"
+    )
     for hook_id, pattern in patterns.items():
         assert pattern_suffixes(pattern) == set(IMAGE_SUFFIXES), hook_id
         for suffix in IMAGE_SUFFIXES:
             assert re.search(pattern, f"img/a{suffix.upper()}"), (hook_id, suffix)
         assert not re.search(pattern, "img/a.svg") and not re.search(pattern, "img/png")
+
+
+def test_the_hook_manifest_and_the_projects_own_config_are_valid_for_pre_commit() -> None:
+    """pre-commit's own validators: a YAML slip in either file breaks every user, or the project."""
+    for command, name in (
+        ("validate-manifest", ".pre-commit-hooks.yaml"),
+        ("validate-config", ".pre-commit-config.yaml"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "pre_commit", command, name], cwd=PROJECT, capture_output=True, text=True
+        )
+        assert proc.returncode == 0, (name, proc.stdout + proc.stderr)
 
 
 # --- config: every key lands in its field; absent keys keep the dataclasses' defaults ---
