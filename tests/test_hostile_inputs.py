@@ -22,15 +22,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
+import fuzz  # benchmarks/fuzz.py (conftest puts benchmarks/ on sys.path)
 from conftest import PROJECT, git, picture, save
 from dupgate_hook import images
 from dupgate_hook.config import parse_config
 from dupgate_hook.errors import DupgateError, ImageError
 from dupgate_hook.main import main
 from dupgate_hook.manifest import PackStore
-
-sys.path.insert(0, str(PROJECT / "benchmarks"))
-import fuzz  # noqa: E402
 
 # --- 1. file names: spaces, unicode, a newline, a leading dash --------------------------------
 

@@ -222,7 +222,6 @@ def _edge_vectors(backend: LocalBackend) -> np.ndarray:
 
 def test_window_stats_match_explicit_windows() -> None:
     """Box sums (band-major) equal each window band's tone and norm computed by slicing."""
-
     vec = _edge_vectors(LocalBackend(BackendSettings()))
     parts = lf.unpack(vec)
     stats = lw.window_stats(parts)
