@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dupgate_hook.allowlist import Acceptance, AllowList
 from dupgate_hook.manifest import VectorTable
+
+if TYPE_CHECKING:
+    from dupgate_hook.verify import Evidence
 
 Similarity = Callable[[np.ndarray, np.ndarray, float | None], np.ndarray]
 _CHUNK = 1024  # probe rows per similarity call
@@ -27,6 +31,7 @@ class Pair:
     score: float
     exact: bool  # byte-identical: same content key
     acceptance: Acceptance | None = None
+    evidence: Evidence | None = None  # what the pixels showed (None: exact, accepted or not checked)
 
 
 class _Found:

@@ -36,6 +36,8 @@ class Config:
     on_error: str = "block"
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     html_report: str | bool = False  # when the hook blocks: write the HTML page (True: under .git/)
+    verify: bool = False  # true: a pair blocks only once its pixels prove it (docs/verification.md)
+    candidates: int = 8  # retrieved pairs verified per image (its best-scoring partners)
 
 
 def load_config(root: str | None) -> Config:
@@ -193,6 +195,12 @@ def _triple(key: str, value: object, low: float) -> tuple[float, float, float]:
     return (float(value[0]), float(value[1]), float(value[2]))
 
 
+def _boolean(key: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise DupgateError(f"{CONFIG_NAME}: {key} must be true or false, not {value!r}")
+    return value
+
+
 def _html_report(key: str, value: object) -> str | bool:
     if isinstance(value, bool):
         return value
@@ -215,6 +223,8 @@ _FIELDS: dict[str, Any] = {
     "timeout_seconds": lambda k, v: _number(k, v, 0.1, 3600.0),
     "max_retries": lambda k, v: _integer(k, v, 0, 20),
     "html_report": _html_report,
+    "verify": _boolean,
+    "candidates": lambda k, v: _integer(k, v, 1, 1000),
     "model_path": _string,
     "input_size": _input_size,
     "mean": lambda k, v: _triple(k, v, -math.inf),

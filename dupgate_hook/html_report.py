@@ -20,7 +20,7 @@ from dupgate_hook import images
 from dupgate_hook.calibrate import Calibration
 from dupgate_hook.compare import Pair, clusters
 from dupgate_hook.errors import ImageError
-from dupgate_hook.report import Outcome, acceptance_text, allow_command
+from dupgate_hook.report import Outcome, acceptance_text, allow_command, evidence_text
 
 THUMB_SIDE = 240
 MAX_PAIRS_SHOWN = 1000  # past this the page gets too heavy to open on a phone
@@ -165,8 +165,14 @@ def pair_row(pair: Pair, thumbs: Thumbs, threshold: float, new: frozenset[str] =
     return (
         f'<div class="{css}" data-score="{pair.score:.4f}">{_figure(pair.a, thumbs[pair.a], pair.a in new)}'
         f"<div class=score><b>{pair.score:.3f}</b><span>{verdict}</span>{reason}</div>"
-        f"{_figure(pair.b, thumbs[pair.b], pair.b in new)}{step}</div>"
+        f"{_figure(pair.b, thumbs[pair.b], pair.b in new)}{_proof(pair)}{step}</div>"
     )
+
+
+def _proof(pair: Pair) -> str:
+    """What the pixels proved, under the pair (the regions are in the JSON report)."""
+    text = evidence_text(pair)
+    return f"<div class=next>{escape(text)}</div>" if text else ""
 
 
 def page(title: str, headline: str, meta: str, body: str) -> str:

@@ -24,6 +24,9 @@ class Outcome:
     pairs: list[Pair]
     errors: list[ImageError] = field(default_factory=list)
     new: frozenset[str] = frozenset()  # paths the commit adds (the hook's page marks them)
+    unverified: list[Pair] = field(default_factory=list)  # candidates whose pixels were unavailable
+    rejected: int = 0  # candidates the pixels showed to be different pictures
+    skipped: int = 0  # candidates over an image's `candidates` limit
 
     @property
     def blocking(self) -> list[Pair]:
@@ -47,6 +50,9 @@ def to_json(outcome: Outcome) -> str:
         if p.acceptance is not None:
             entry["reason"] = p.acceptance.reason
             entry["baseline"] = p.acceptance.baseline
+        if p.evidence is not None:
+            entry["evidence"] = p.evidence.to_json()
+            entry["proof"] = p.evidence.sentence(p.a, p.b)
         pairs.append(entry)
     body = {
         "backend": outcome.backend,
@@ -57,6 +63,12 @@ def to_json(outcome: Outcome) -> str:
         "pairs": pairs,
         "clusters": clusters(outcome.blocking),
         "errors": [{"path": e.path, "error": e.reason} for e in outcome.errors],
+        "unverified": [
+            {"a": p.a, "b": p.b, "score": round(p.score, 4), "note": evidence_text(p)}
+            for p in outcome.unverified
+        ],
+        "candidates_rejected": outcome.rejected,
+        "candidates_over_limit": outcome.skipped,
     }
     return json.dumps(body, indent=1, ensure_ascii=False)
 
@@ -84,6 +96,22 @@ def pair_lines(
         score = paint(f"{p.score:.3f}", "red" if p.acceptance is None else "green", colour)
         note = paint(f"({note})", "dim", colour)
         lines.append(f"  {score}  {show(p.a):<{width}}  <->  {show(p.b)}  {note}")
+        if p.evidence is not None:
+            lines.append(f"         {paint(evidence_text(p), 'dim', colour)}")
+    return lines
+
+
+def evidence_text(pair: Pair) -> str:
+    """What the pixels proved about the pair, in one line (empty when they were not asked)."""
+    return show(pair.evidence.sentence(pair.a, pair.b)) if pair.evidence is not None else ""
+
+
+def unverified_lines(outcome: Outcome) -> list[str]:
+    """Candidates whose pixels could not be read: said, never blocking (docs/verification.md)."""
+    if not outcome.unverified:
+        return []
+    lines = [f"{len(outcome.unverified)} candidate pair(s) not verified (not blocking):"]
+    lines += [f"  {show(p.a)}  <->  {show(p.b)}  ({evidence_text(p)})" for p in outcome.unverified]
     return lines
 
 
@@ -128,6 +156,7 @@ def check_text(
         paint(f"dupgate: {count} near-duplicate pair{'s' if count != 1 else ''} found", "bold", colour)
         + f" (backend {outcome.backend}/{outcome.model}, threshold {outcome.threshold:.2f}):",
         *pair_lines(blocking, outcome.threshold, colour),
+        *unverified_lines(outcome),
         "",
         "If a pair is intended, accept it (kept in .dupgate/allow/, then "
         f"`{git_command(root, 'add .dupgate') if root else 'git add .dupgate'}`):",
@@ -160,6 +189,11 @@ def audit_text(outcome: Outcome, colour: bool = False) -> str:
     if outcome.accepted:
         lines.append(f"{len(outcome.accepted)} accepted pair(s) (allow list or baseline):")
         lines.extend(pair_lines(outcome.accepted, outcome.threshold, colour, width))
+    lines.extend(unverified_lines(outcome))
+    if outcome.rejected:
+        lines.append(
+            f"{outcome.rejected} candidate pair(s) looked alike but their pixels differ (not reported)"
+        )
     if outcome.errors:
         lines.append(f"{len(outcome.errors)} image(s) could not be read:")
         lines.extend(f"  {show(e.path)}: {e.reason}" for e in outcome.errors)

@@ -69,12 +69,28 @@ class Session:
         embedded: Embedded,
         pairs: list[Pair] | None = None,
         new: frozenset[str] = frozenset(),
+        where: dict[str, str] | None = None,
     ) -> report.Outcome:
-        """The report of `probes` against every image; `pairs` when they were found another way."""
+        """The report of `probes` against every image; `pairs` when they were found another way.
+
+        Retrieved pairs are candidates: with `verify` on, only those the pixels prove are
+        reported as near-duplicates. `where` maps paths to the files holding their pixels
+        (default: the work tree)."""
         if pairs is None:
             pairs = find_pairs(
                 probes, embedded.keys, embedded.table, self.backend.similarity, self.threshold, self.allow
             )
+        unverified: list[Pair] = []
+        rejected = skipped = 0
+        if self.config.verify and self.threshold > 0:  # 0 lists every pair (benchmarks)
+            from dupgate_hook.verify.pixels import Pictures
+            from dupgate_hook.verify.stage import verify_pairs
+
+            files = {p: (where or {}).get(p) or self.fs_path(p) for p in embedded.keys}
+            pictures = Pictures(cache_root(self.repo), self.config.max_image_pixels)
+            verified = verify_pairs(pairs, embedded.keys, files, pictures, self.config.candidates)
+            pairs, unverified = verified.proved, verified.unverified
+            rejected, skipped = len(verified.rejected), verified.skipped
         return report.Outcome(
             self.backend.name,
             self.backend.model,
@@ -84,6 +100,9 @@ class Session:
             pairs,
             embedded.errors,
             new,
+            unverified,
+            rejected,
+            skipped,
         )
 
     def tracked_refs(self, staged: bool = False) -> dict[str, ImageRef]:

@@ -61,11 +61,14 @@ def check(
         added = [p for p in unrecorded if changes is None or p in changes.added]
         inherited = len(unrecorded) - len(added)
         new = frozenset(p for p in embedded.keys if changes is None or p in changes.added)
-        outcome = session.outcome(list(dict.fromkeys(probes + added)), embedded, new=new)
+        where = {path: ref.fs_path for path, ref in refs.items()}  # the staged content's pixels
+        outcome = session.outcome(list(dict.fromkeys(probes + added)), embedded, new=new, where=where)
         if outcome.blocking:
             colour = report.use_colour(sys.stdout)
             print(report.check_text(outcome, given=set(probes), colour=colour, root=repo.root))
             _write_blocked_page(session, outcome, html_path)
+        elif outcome.unverified:
+            print("dupgate: " + "\n".join(report.unverified_lines(outcome)))
         sarif_path = sarif_path or os.environ.get("DUPGATE_SARIF") or None
         if sarif_path:
             from dupgate_hook import sarif
