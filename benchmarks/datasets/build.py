@@ -33,6 +33,7 @@ SETS: dict[str, str] = {
     "icons": "packaged:icons",
     "docs": "packaged:docs",
     "photos": "packaged:photos",
+    "web": "web:web",
 }
 
 
