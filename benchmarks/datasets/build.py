@@ -34,6 +34,7 @@ SETS: dict[str, str] = {
     "docs": "packaged:docs",
     "photos": "packaged:photos",
     "web": "web:web",
+    "lightdark": "lightdark:lightdark",
 }
 
 
