@@ -33,6 +33,8 @@ SETS: dict[str, str] = {
     "icons": "packaged:icons",
     "docs": "packaged:docs",
     "photos": "packaged:photos",
+    "web": "web:web",
+    "lightdark": "lightdark:lightdark",
 }
 
 

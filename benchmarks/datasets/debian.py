@@ -47,6 +47,16 @@ def package_root(cache: Path, package: str) -> Path:
     return root
 
 
+def installed_version(package: str) -> str:
+    """The version of an installed Debian package a set renders with (chromium, librsvg2-bin),
+    recorded with the source packages: the pixels depend on it too."""
+    found = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True)
+    if found.returncode != 0 or not found.stdout:
+        raise SystemExit(f"{package} is not installed: apt-get install -y {package}")
+    VERSIONS[package] = found.stdout
+    return found.stdout
+
+
 def load_fonts(cache: Path) -> None:
     """Draw with fonts from the Debian packages, so every machine renders the same pixels."""
     roots = {p: package_root(cache, p) for p in FONT_PACKAGES}
