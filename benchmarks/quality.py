@@ -80,6 +80,81 @@ def run_dupgate(
     return sim, float(backend.default_threshold), len(paths) / elapsed
 
 
+def run_dupgate_verified(
+    paths: list[str],
+    backend_name: str = "local",
+    floor: float | None = None,
+    limit: int = 8,
+    cache_dir: str | None = None,
+) -> tuple[np.ndarray, float, float]:
+    """dupgate with `verify: true`: retrieval by the backend's score at `floor` (default: its
+    candidate threshold; for local also each image's negative, as dupgate_hook.inverted), at
+    most `limit` candidates an image, each verified on its pixels by the
+    product's own stage (`verify.stage.verify_pairs`).
+
+    Scores: a proved pair 1 + its agreement (threshold 1.0), every other pair its retrieval
+    score / 2, so average precision ranks proved pairs first and the rest by retrieval."""
+    import hashlib
+
+    from dupgate_hook.backends import get_backend
+    from dupgate_hook.backends.base import BackendSettings
+    from dupgate_hook.compare import Pair
+    from dupgate_hook.verify.pixels import Pictures
+    from dupgate_hook.verify.stage import verify_pairs
+
+    sim, _, _ = run_dupgate(paths, backend_name)
+    if floor is None:
+        floor = get_backend(BackendSettings(name=backend_name)).candidate_threshold
+    start = time.perf_counter()
+    n = len(paths)
+    iu = np.triu_indices(n, 1)
+    retrieved = sim.copy()
+    if backend_name == "local":  # light/dark candidates, as dupgate_hook.inverted adds them
+        negative = _negative_similarity(paths)
+        retrieved = np.maximum(retrieved, np.maximum(negative, negative.T))
+    scores = retrieved[iu]
+    order = np.argsort(-scores, kind="stable")
+    chosen = order[scores[order] >= floor]
+    names = [f"{k:06d}" for k in range(n)]  # paths may repeat a file name across folders
+    pairs = [Pair(names[iu[0][k]], names[iu[1][k]], float(scores[k]), False) for k in chosen]
+    # cache keys: the file's path (a benchmark's files do not change under one path)
+    keys = {
+        n: hashlib.sha1(os.path.abspath(p).encode()).hexdigest() for n, p in zip(names, paths, strict=True)
+    }
+    where = dict(zip(names, paths, strict=True))
+    verified = verify_pairs(pairs, keys, where, Pictures(cache_dir), limit)
+    out = sim / 2
+    for pair in verified.proved:
+        i, j = int(pair.a), int(pair.b)
+        agreement = pair.evidence.agreement if pair.evidence is not None else 1.0
+        out[i, j] = out[j, i] = 1.0 + agreement
+    np.fill_diagonal(out, 2.0)
+    elapsed = time.perf_counter() - start
+    return out, 1.0, n / max(elapsed, 1e-9)
+
+
+def _negative_similarity(paths: list[str]) -> np.ndarray:
+    """Scores of every image's negative (dupgate_hook.inverted.Negative) against every image."""
+    from dupgate_hook.backends import get_backend
+    from dupgate_hook.backends.base import BackendSettings
+    from dupgate_hook.embed import load_for
+    from dupgate_hook.inverted import Negative
+
+    backend = get_backend(BackendSettings())
+    negative = Negative(backend)
+    rows, plain = [], []
+    with ThreadPoolExecutor(THREADS) as pool:
+        for s in range(0, len(paths), backend.batch_size):
+            batch = list(pool.map(lambda p: load_for(backend, p).image, paths[s : s + backend.batch_size]))
+            rows.append(negative.embed(batch))
+            plain.append(backend.embed(batch))
+    neg = np.concatenate(rows).astype(np.float16)
+    vectors = np.concatenate(plain).astype(np.float16)
+    out = np.asarray(backend.similarity(neg, vectors), dtype=np.float64)
+    np.fill_diagonal(out, -1.0)  # a picture and its own negative are not a pair
+    return out
+
+
 def _hamming_similarity(bits: np.ndarray) -> np.ndarray:
     """bits: (n, 64) of 0/1 -> 1 - hamming/64 for every pair."""
     b = bits.astype(np.float32)

@@ -161,7 +161,7 @@ def _interpreter(script: str) -> str:
     return first[2:].strip() if first.startswith("#!") and "python" in first else sys.executable
 
 
-def hook_timing(paths: list[str], n_images: int, runs: int = 5) -> str:
+def hook_timing(paths: list[str], n_images: int, runs: int = 5, verify: bool = False) -> str:
     """pre-commit wall times for a one-image commit, or the reason they were skipped.
 
     The repo holds `n_images` distinct small pictures (generated: copies of the public set
@@ -194,6 +194,8 @@ def hook_timing(paths: list[str], n_images: int, runs: int = 5) -> str:
     floor_entry = f"{shlex.quote(_interpreter(dupgate))} -c {shlex.quote(floor_code)}"
     try:
         run("git", "init", "-q")
+        if verify:
+            (work / ".dupgate.yaml").write_text("verify: true\n")
         (work / "img").mkdir()
         for i in range(n_images):
             picture(i).save(work / "img" / f"{i:05d}.png")
@@ -230,12 +232,30 @@ def hook_timing(paths: list[str], n_images: int, runs: int = 5) -> str:
                     return f"skipped: hook {hook} failed: {done.stdout.decode()[-300:]}"
         med = {hook: statistics.median(t) for hook, t in times.items()}
         large = med["check-added-large-files"]
+        copy_note = ""
+        if verify:
+            run("git", "reset", "-q", "one.png")
+            picture(7).resize((280, 200), Image.Resampling.BILINEAR).save(work / "copy.png")
+            run("git", "add", "copy.png")
+            copies: list[float] = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                done = run("pre-commit", "run", "dupgate", "--files", "copy.png")
+                copies.append(time.perf_counter() - start)
+            proved = b"of the overlap agrees" in done.stdout
+            copy_note = (
+                f"; a copy of a tracked picture at 2x: {statistics.median(copies):.2f}s "
+                f"(exit {done.returncode}, {'proved' if proved else 'NOT proved'}; "
+                f"{statistics.median(copies) / large:.2f}x large)"
+            )
         return (
             f"manifest of {n_images} images (init {init_seconds:.1f}s); one new image: "
             f"{new_image:.2f}s (exit {code}: embeds it, writes the pending pack); after `git add`: "
             f"dupgate {med['dupgate']:.2f}s, check-added-large-files {large:.2f}s, import floor "
             f"{med['import-floor']:.2f}s; ratio dupgate/large {med['dupgate'] / large:.2f} (target 2), "
             f"floor/large {med['import-floor'] / large:.2f} (medians of {runs})"
+            + (" [verify: true]" if verify else "")
+            + copy_note
         )
     except OSError as exc:
         return f"skipped: {exc}"
@@ -251,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-hook", action="store_true")
     ap.add_argument("--hook-runs", type=int, default=5, help="runs of each hook (medians)")
     ap.add_argument("--no-similarity", action="store_true", help="skip the similarity timings")
+    ap.add_argument("--verify", action="store_true", help="the hook's repository sets verify: true")
     args = ap.parse_args(argv)
     paths = image_files(args.folder)
     if not paths:
@@ -272,7 +293,11 @@ def main(argv: list[str] | None = None) -> int:
         print("similarity timing (median seconds):")
         for line in similarity_timing(paths, max(3, args.repeat)):
             print("  " + line)
-    hook = "skipped: --no-hook" if args.no_hook else hook_timing(paths, args.hook_images, args.hook_runs)
+    hook = (
+        "skipped: --no-hook"
+        if args.no_hook
+        else hook_timing(paths, args.hook_images, args.hook_runs, args.verify)
+    )
     print("hook: " + hook)
     return 0
 

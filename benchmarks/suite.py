@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality  # noqa: E402
 
 LOSO_FP_PER_MILLION = 5.0
+VERIFY_CACHE: str | None = None  # --verify-cache: decoded pictures kept between runs
 Run = tuple[np.ndarray, float, float] | None
 
 
@@ -59,6 +60,7 @@ def load_set(root: Path) -> SetData:
 def tools(paths: list[str]) -> dict[str, Callable[[], Run]]:
     return {
         "dupgate-local": lambda: quality.run_dupgate(paths, "local"),
+        "dupgate-verified": lambda: quality.run_dupgate_verified(paths, "local", cache_dir=VERIFY_CACHE),
         "pHash": lambda: quality.run_imagehash(paths, "phash"),
         "dHash": lambda: quality.run_imagehash(paths, "dhash"),
         "czkawka": lambda: quality.run_czkawka(paths),
@@ -235,7 +237,14 @@ def main(argv: list[str] | None = None) -> int:
         default=LOSO_FP_PER_MILLION,
         help="leave-one-set-out target: false pairs per million on the other sets",
     )
+    ap.add_argument("--tools", help=f"comma-separated, of {', '.join(tools([]))} (default: all)")
+    ap.add_argument(
+        "--verify-cache", help="folder for dupgate-verified's decoded pictures, kept between runs"
+    )
     args = ap.parse_args(argv)
+    global VERIFY_CACHE
+    VERIFY_CACHE = args.verify_cache
+    chosen = set(args.tools.split(",")) if args.tools else None
     evaluate = quality.load_evaluate(args.evaluate_path)
     names = (
         args.sets.split(",")
@@ -249,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     for s, data in sets.items():
         per_set[s], sims[s] = {}, {}
         for tool, run in tools(data.paths).items():
+            if chosen is not None and tool not in chosen:
+                continue
             out = run()
             if out is None:
                 skipped[tool] = "package not installed (pip install imagehash / czkawka)"
@@ -266,12 +277,13 @@ def main(argv: list[str] | None = None) -> int:
     print(summary_table(per_set))
     all_tools = dict.fromkeys(t for r in sims.values() for t in r)
     loso = {t: leave_one_out(evaluate, sets, sims, t, args.loso_fp) for t in all_tools}
-    if "dupgate-local" in loso:
-        print(
-            f"\n## dupgate-local, leave one set out (threshold: lowest with <= {args.loso_fp:g} "
-            "false pairs per million on the other sets)\n"
-        )
-        print(loso_table(loso["dupgate-local"]))
+    for tool in ("dupgate-local", "dupgate-verified"):
+        if tool in loso:
+            print(
+                f"\n## {tool}, leave one set out (threshold: lowest with <= {args.loso_fp:g} "
+                "false pairs per million on the other sets)\n"
+            )
+            print(loso_table(loso[tool]))
     for tool, why in skipped.items():
         print(f"skipped {tool}: {why}")
     if args.json:

@@ -36,7 +36,7 @@ class Config:
     on_error: str = "block"
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     html_report: str | bool = False  # when the hook blocks: write the HTML page (True: under .git/)
-    verify: bool = False  # true: a pair blocks only once its pixels prove it (docs/verification.md)
+    verify: bool = True  # a pair blocks only once its pixels prove it (docs/verification.md)
     candidates: int = 8  # retrieved pairs verified per image (its best-scoring partners)
 
 

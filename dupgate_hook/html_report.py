@@ -53,6 +53,9 @@ b.new{display:inline-block;font-size:12px;color:var(--bg);background:var(--hot);
 padding:0 6px;margin:2px 0}
 details{margin:14px 0}summary{cursor:pointer;font-weight:600}
 .missing{padding:2em 0;color:var(--muted)}
+.frame{position:relative;display:inline-block;max-width:100%;overflow:hidden;border-radius:4px}
+.frame img{display:block}
+.region{position:absolute;border:2px solid var(--hot);box-shadow:0 0 0 9999px rgba(0,0,0,.35)}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;font:13px/1.5 ui-monospace,monospace}
 table{border-collapse:collapse}td{padding:2px 8px;border-bottom:1px solid var(--line)}
 @media (max-width:640px){.pair{grid-template-columns:1fr}.score b{display:inline;margin-right:.4em}
@@ -162,10 +165,13 @@ def pair_row(pair: Pair, thumbs: Thumbs, threshold: float, new: frozenset[str] =
     else:
         step = f"<div class=next>If intended: <code>{escape(allow_command(pair))}</code></div>"
     css = "pair accepted" if pair.acceptance is not None else "pair"
+    a_box = pair.evidence.a_box if pair.evidence is not None else None
+    b_box = pair.evidence.b_box if pair.evidence is not None else None
     return (
-        f'<div class="{css}" data-score="{pair.score:.4f}">{_figure(pair.a, thumbs[pair.a], pair.a in new)}'
+        f'<div class="{css}" data-score="{pair.score:.4f}">'
+        f"{_figure(pair.a, thumbs[pair.a], pair.a in new, a_box)}"
         f"<div class=score><b>{pair.score:.3f}</b><span>{verdict}</span>{reason}</div>"
-        f"{_figure(pair.b, thumbs[pair.b], pair.b in new)}{_proof(pair)}{step}</div>"
+        f"{_figure(pair.b, thumbs[pair.b], pair.b in new, b_box)}{_proof(pair)}{step}</div>"
     )
 
 
@@ -258,7 +264,11 @@ def _meta(outcome: Outcome) -> str:
     )
 
 
-def _figure(path: str, thumb: Thumb, new: bool = False) -> str:
+def _figure(
+    path: str, thumb: Thumb, new: bool = False, region: tuple[float, float, float, float] | None = None
+) -> str:
+    """A thumbnail with its caption; `region` (fractions x0, y0, x1, y1): the part of the
+    picture the verifier matched with the other one, outlined and the rest dimmed."""
     name = escape(path)
     badge = "<b class=new>new in this commit</b> " if new else ""
     if thumb.data_uri is None:
@@ -266,8 +276,13 @@ def _figure(path: str, thumb: Thumb, new: bool = False) -> str:
             f"<figure><div class=missing>cannot show: {escape(thumb.problem)}</div>"
             f"<figcaption>{badge}<code>{name}</code></figcaption></figure>"
         )
+    img = f'<img src="{thumb.data_uri}" alt="{name}">'
+    if region is not None:
+        x0, y0, x1, y1 = (100 * max(0.0, min(1.0, v)) for v in region)
+        box = f"left:{x0:.1f}%;top:{y0:.1f}%;width:{x1 - x0:.1f}%;height:{y1 - y0:.1f}%"
+        img = f'<span class=frame>{img}<i class=region style="{box}" title="matched region"></i></span>'
     return (
-        f'<figure><img src="{thumb.data_uri}" alt="{name}">'
+        f"<figure>{img}"
         f"<figcaption>{badge}<code>{name}</code>{thumb.width}×{thumb.height} · {_size(thumb.size_bytes)}"
         "</figcaption></figure>"
     )

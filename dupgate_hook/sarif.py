@@ -156,6 +156,8 @@ def _pair_result(pair: Pair, threshold: float) -> dict[str, Any]:
         text = f"{b} has the same bytes as [{a}](0)."
     else:
         text = f"{b} is a near-duplicate of [{a}](0): score {pair.score:.3f}, threshold {threshold:.2f}."
+    if pair.evidence is not None:  # what the pixels proved
+        text += " " + _plain(pair.evidence.sentence(pair.a, pair.b)) + "."
     result: dict[str, Any] = {
         **_rule_ref("DG002" if pair.exact else "DG001"),
         "level": "error",
@@ -165,6 +167,8 @@ def _pair_result(pair: Pair, threshold: float) -> dict[str, Any]:
         "partialFingerprints": {"dupgate/v1": _fingerprint("pair", pair.a, pair.b)},
         "properties": {"score": round(pair.score, 4), "other": pair.a},
     }
+    if pair.evidence is not None:
+        result["properties"]["evidence"] = pair.evidence.to_json()
     if pair.acceptance is not None:
         kind = "baseline" if pair.acceptance.baseline else "allow list"
         result["suppressions"] = [{"kind": "external", "justification": f"{kind}: {pair.acceptance.reason}"}]

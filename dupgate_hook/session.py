@@ -51,7 +51,9 @@ class Session:
 
     @property
     def threshold(self) -> float:
-        return self.config.threshold if self.config.threshold is not None else self.backend.default_threshold
+        if self.config.threshold is not None:
+            return self.config.threshold
+        return self.backend.candidate_threshold if self.config.verify else self.backend.default_threshold
 
     def embed(self, refs: list[ImageRef], progress: bool | None = None) -> Embedded:
         return embed_all(
@@ -83,10 +85,12 @@ class Session:
         unverified: list[Pair] = []
         rejected = skipped = 0
         if self.config.verify and self.threshold > 0:  # 0 lists every pair (benchmarks)
+            from dupgate_hook.inverted import negative_pairs
             from dupgate_hook.verify.pixels import Pictures
             from dupgate_hook.verify.stage import verify_pairs
 
             files = {p: (where or {}).get(p) or self.fs_path(p) for p in embedded.keys}
+            pairs = merged(pairs, negative_pairs(self, probes, embedded, files))
             pictures = Pictures(cache_root(self.repo), self.config.max_image_pixels)
             verified = verify_pairs(pairs, embedded.keys, files, pictures, self.config.candidates)
             pairs, unverified = verified.proved, verified.unverified
@@ -157,6 +161,15 @@ def open_session(
     chosen = get_backend(replace(config.backend, base_dir=root, cache_dir=cache_root(repo)))
     stores = open_stores(repo, space_id(chosen), chosen.dimensions)
     return Session(repo, config, chosen, stores, load_allowlist(repo.root if repo else None, config.allow))
+
+
+def merged(pairs: list[Pair], more: list[Pair]) -> list[Pair]:
+    """Both lists of pairs, each pair once at its best score, best first."""
+    best = {(p.a, p.b): p for p in pairs}
+    for p in more:
+        if (p.a, p.b) not in best or best[(p.a, p.b)].score < p.score:
+            best[(p.a, p.b)] = p
+    return sorted(best.values(), key=lambda pr: (-pr.score, pr.a, pr.b))
 
 
 def report_errors(session: Session, embedded: Embedded) -> bool:

@@ -112,7 +112,9 @@ def test_approximate_audit_reports_what_the_exact_one_does(repo: Path) -> None:
     exact, _ = _audit(repo)
     approx, stderr = _audit(repo, "--approximate", "--neighbours", "5")
     assert "approximate audit" in stderr and "pairs scored" in stderr
-    assert len(exact) >= 8
+    assert (
+        len(exact) >= 6
+    )  # the copies the pixels prove (two 40% JPEG q45 copies of noise-like blocks are not)
     assert set(approx) == set(exact)
     assert all(abs(approx[k] - exact[k]) < 1e-4 for k in exact)
     page = repo / "page.html"  # the report page takes the same option

@@ -37,7 +37,7 @@ def test_commit_flow_with_installed_hook(hook: Hook, repo: Path) -> None:
     assert "Passed" in second.stdout
     # A resized, re-compressed JPEG copy of a tracked photo is blocked.
     big = picture(0)
-    save(big.resize((160, 120)), repo / "img" / "photo0-small.jpg", quality=60)
+    save(big.resize((160, 120)), repo / "img" / "photo0-small.jpg", quality=85)
     git(repo, "add", "img/photo0-small.jpg")
     blocked = hook.commit("add small copy")
     assert blocked.returncode != 0
@@ -146,7 +146,7 @@ def test_all_files_audit_shows_clusters(hook: Hook, repo: Path) -> None:
         img = picture(70 + i)
         save(img, repo / f"orig{i}.png")
     base = picture(70)
-    save(base.resize((160, 120)), repo / "orig0-small.jpg", quality=50)
+    save(base.resize((160, 120)), repo / "orig0-small.jpg", quality=85)
     save(base.resize((400, 300)), repo / "orig0-large.png")
     git(repo, "add", ".")
     result = hook.run("--all-files")

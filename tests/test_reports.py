@@ -273,8 +273,8 @@ def test_calibrate_terminal_and_page(repo: Path, browser: Browser, tmp_path: Pat
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == "Nearest-neighbour score of each image (13 images):"
-    marked = [line for line in lines if "<- threshold 0.76" in line]
-    assert len(marked) == 1 and marked[0].split()[0] == "0.750-0.775"
+    marked = [line for line in lines if "<- threshold 0.50" in line]  # the candidate threshold
+    assert len(marked) == 1 and marked[0].split()[0] == "0.500-0.525"
     bins = [re.match(r"\s+(below \S+|\d\.\d{3}-\d\.\d{3})\s+(\d+)", line) for line in lines[1:]]
     counts = [int(m.group(2)) for m in bins if m]
     assert sum(counts) == 13 and len(counts) >= 10

@@ -4,6 +4,7 @@ reference, and the hook blocks only proved pairs (through real git and real pre-
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -59,9 +60,8 @@ def test_best_overlay_equals_the_plain_reference() -> None:
     for _ in range(5):
         informative = rng.random((7, 9)) < 0.7
         agreeing = rng.random((7, 9)) < 0.6
-        cells = agree.CellMap(
-            informative, agreeing, np.zeros((7, 9), np.float32), np.zeros((7, 9), np.float32)
-        )
+        zero = np.zeros((7, 9), np.float32)
+        cells = agree.CellMap(informative, agreeing, zero, zero, zero, zero)
         overlay = agree.best_overlay(cells)
         value = np.where(informative, np.where(agreeing, -2.0, 1.0), 0.0)
         r0, c0, r1, c1 = overlay.box
@@ -102,6 +102,14 @@ def test_distinct_pictures_are_rejected() -> None:
     assert verify_pictures(_rgb(a), _rgb(b), a.size, b.size).verdict == REJECTED
 
 
+def test_pieces_counts_one_caption_as_one_and_two_eyes_as_two() -> None:
+    caption = np.zeros((6, 12), bool)
+    caption[2, [1, 2, 4, 5, 7, 8]] = True  # letters a cell apart
+    eyes = np.zeros((6, 12), bool)
+    eyes[2:4, 1:3] = eyes[2:4, 8:10] = True
+    assert agree.pieces(caption) == 1 and agree.pieces(eyes) == 2
+
+
 def _commit_originals(repo: Path) -> None:
     (repo / ".dupgate.yaml").write_text("verify: true\n")  # opt-in while its recall is short
     save(picture(40, (480, 360)), repo / "hero.png")
@@ -127,10 +135,32 @@ def test_audit_reports_the_proof_and_leaves_template_siblings_out(
     assert main(["audit"]) == 1
     text = capsys.readouterr().out
     assert "of the overlap agrees" in text
+    assert main(["report", "--html", "page.html"]) == 0
+    capsys.readouterr()
+    page = (repo / "page.html").read_text()
+    # the matched region outlined on both thumbnails: the crop's whole frame, 80% of the original
+    regions = re.findall(r'class=region style="left:([\d.]+)%;top:([\d.]+)%;width:([\d.]+)%', page)
+    assert len(regions) == 2 and sorted(float(w) for _, _, w in regions)[0] == pytest.approx(80, abs=4)
     (repo / ".dupgate.yaml").write_text("verify: false\n")  # the retrieval score alone, as before
     assert main(["audit", "--format", "json"]) == 1
     unverified = json.loads(capsys.readouterr().out)
     assert all("evidence" not in p for p in unverified["pairs"])
+
+
+def test_a_dark_variant_is_retrieved_and_proved(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    light = picture(3, (400, 300))
+    save(light, repo / "light.png")
+    tinted = Image.eval(light, lambda v: 255 - v).convert("RGB")
+    tinted = Image.blend(tinted, Image.new("RGB", tinted.size, (20, 30, 90)), 0.2)  # invert and tint
+    save(tinted, repo / "dark.png")
+    save(picture(4, (400, 300)), repo / "other.png")
+    git(repo, "add", ".")
+    assert main(["audit", "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["clusters"] == [["dark.png", "light.png"]]
+    assert report["pairs"][0]["evidence"]["verdict"] == "proved"
+    (repo / ".dupgate.yaml").write_text("verify: false\n")  # the brightness maps alone miss it
+    assert main(["audit", "--format", "json"]) == 0
 
 
 def test_candidate_without_pixels_is_said_and_does_not_block(tmp_path: Path) -> None:

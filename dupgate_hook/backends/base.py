@@ -55,6 +55,9 @@ class Backend(Protocol):
     `queries_too` false only the entries need be made); and
     `pair_scores` scores chosen pairs exactly as `similarity` would.
 
+    `candidate_threshold` may be lower than `default_threshold`: with verification on, the
+    score only has to find candidates (recall first) and the pixels decide.
+
     When the manifest holds vectors of an older model of this backend and none of the
     current one, `outdated_vectors_error` says why the command must stop (the message names
     `where` they are), or returns None to let each commit embed what it compares with.
@@ -66,7 +69,8 @@ class Backend(Protocol):
     input_side: int
     transparency: str  # images.WHITE or images.VISIBLE
     batch_size: int
-    default_threshold: float
+    default_threshold: float  # the score that makes a near-duplicate when pixels are not checked
+    candidate_threshold: float  # the score that makes a candidate for verification (verify: true)
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray: ...
 

@@ -60,6 +60,7 @@ class GeminiBackend(CosineScores):
     # of one picture near 1 but different photos of one subject high too, so it sits above
     # the local backend's 0.9. `dupgate calibrate` finds the right value for a repo.
     default_threshold = 0.92
+    candidate_threshold = 0.92  # not measured lower: the default until a benchmark says otherwise
     # JPEG q90 without chroma subsampling: 5-10x smaller than PNG for photos (faster
     # uploads), and its artefacts are far below anything a near-duplicate check looks at.
     jpeg_quality = 90

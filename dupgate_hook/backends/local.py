@@ -235,6 +235,9 @@ class LocalBackend:
     batch_size = 64
     transparency = "visible"  # images.VISIBLE: a transparent image's shape is its picture
     default_threshold = 0.76
+    # With verification the score only proposes: 0.5 lets through tone changes (brightness
+    # x0.75-1.25, a tint) that the brightness maps punish (docs/verification.md).
+    candidate_threshold = 0.5
 
     def __init__(self, settings: BackendSettings) -> None:
         self.settings = settings

@@ -57,6 +57,7 @@ class OnnxBackend(CosineScores):
     # above 0 (0.3-0.7). With EfficientNet-Lite0 on the public benchmark, 0.85 gave gate
     # precision 0.976 (best pair F1 sat at 0.80): a gate should rather miss than cry wolf.
     default_threshold = 0.85
+    candidate_threshold = 0.85  # not measured lower: the default until a benchmark says otherwise
 
     def __init__(self, settings: BackendSettings) -> None:
         if settings.dimensions is not None:

@@ -17,6 +17,8 @@ import numpy as np
 from dupgate_hook.verify.fields import Field
 
 CELL = 8  # pixels of the fine working picture per cell side
+MIN_CELL = 3
+CELLS_PER_SIDE = 24
 EDGE_FLOOR = 0.025  # rms gradient (0..1 per pixel) that makes a cell informative
 AGREE_COSINE = 0.5  # orientation agreement that makes an informative cell agree
 
@@ -29,6 +31,8 @@ class CellMap:
     agree: np.ndarray  # bool (only meaningful where informative)
     cosine: np.ndarray  # float32
     colour_gap: np.ndarray  # float32: mean absolute RGB difference, 0..1
+    strength_a: np.ndarray  # float32: rms gradient of a in the cell (0..1 per pixel)
+    strength_b: np.ndarray
 
     @property
     def cells(self) -> int:
@@ -41,10 +45,15 @@ def _cell_sums(x: np.ndarray, rows: int, cols: int, cell: int) -> np.ndarray:
     return out
 
 
-def cell_map(fa: Field, fb: Field, rgb_a: np.ndarray, rgb_b: np.ndarray) -> CellMap:
-    """Cells of two fields (and pictures) already cut to the same overlap rectangle."""
+def cell_map(
+    fa: Field, fb: Field, rgb_a: np.ndarray, rgb_b: np.ndarray, inside: np.ndarray | None = None
+) -> CellMap:
+    """Cells of two fields (and pictures) already cut to the same overlap rectangle; cells not
+    wholly `inside` both pictures (a rotated overlap's corners) are not informative."""
     h, w = fa.shape
-    cell = min(CELL, h, w)  # a tiny overlap is one cell
+    # Small pictures get smaller cells (at least CELLS_PER_SIDE along the long side): an
+    # animation frame of 80 pixels differs in details a third of an 8-pixel cell wide.
+    cell = int(min(CELL, max(MIN_CELL, max(h, w) // CELLS_PER_SIDE), h, w))
     rows, cols = h // cell, w // cell
     ea = _cell_sums(fa.energy, rows, cols, cell) / (cell * cell)
     eb = _cell_sums(fb.energy, rows, cols, cell) / (cell * cell)
@@ -52,11 +61,13 @@ def cell_map(fa: Field, fb: Field, rgb_a: np.ndarray, rgb_b: np.ndarray) -> Cell
     na = _cell_sums(np.abs(fa.z) ** 2, rows, cols, cell)
     nb = _cell_sums(np.abs(fb.z) ** 2, rows, cols, cell)
     cosine = (inner / np.sqrt(na * nb + 1e-18)).astype(np.float32)
-    informative = np.sqrt(np.maximum(ea, eb)) >= EDGE_FLOOR
-    gap = np.abs(_cell_sums(rgb_a, rows, cols, cell) - _cell_sums(rgb_b, rows, cols, cell)).mean(axis=2) / (
-        cell * cell
-    )
-    return CellMap(informative, cosine >= AGREE_COSINE, cosine, gap.astype(np.float32))
+    strength_a, strength_b = np.sqrt(ea).astype(np.float32), np.sqrt(eb).astype(np.float32)
+    informative = np.maximum(strength_a, strength_b) >= EDGE_FLOOR
+    if inside is not None:
+        informative &= _cell_sums(inside.astype(np.float32), rows, cols, cell) >= cell * cell
+    sums_a, sums_b = _cell_sums(rgb_a, rows, cols, cell), _cell_sums(rgb_b, rows, cols, cell)
+    gap = (np.abs(sums_a - sums_b).mean(axis=2) / (cell * cell)).astype(np.float32)
+    return CellMap(informative, cosine >= AGREE_COSINE, cosine, gap, strength_a, strength_b)
 
 
 BANNER_MAX = 0.3  # share of the overlap a banner (a band across the whole width) may cover
@@ -108,3 +119,34 @@ def best_overlay(cells: CellMap) -> Overlay:
     if not total[i, j] > 0:
         return Overlay((0, 0, 0, 0))
     return Overlay((int(r0[i]), int(c0[j]), int(r1[i]), int(c1[j])))
+
+
+def pieces(mask: np.ndarray) -> int:
+    """Connected pieces of a boolean cell mask, cells one apart joined (8-neighbours after a
+    one-cell dilation): the letters of one caption are one piece, two eyes are two."""
+    grown = mask.copy()
+    grown[1:] |= mask[:-1]
+    grown[:-1] |= mask[1:]
+    grown[:, 1:] |= mask[:, :-1]
+    grown[:, :-1] |= mask[:, 1:]
+    label = np.zeros(mask.shape, np.int32)
+    count = 0
+    for start in zip(*np.nonzero(grown), strict=True):
+        if label[start]:
+            continue
+        count += 1
+        stack = [start]
+        label[start] = count
+        while stack:
+            r, c = stack.pop()
+            for nr in range(max(0, r - 1), min(mask.shape[0], r + 2)):
+                for nc in range(max(0, c - 1), min(mask.shape[1], c + 2)):
+                    if grown[nr, nc] and not label[nr, nc]:
+                        label[nr, nc] = count
+                        stack.append((nr, nc))
+    return count
+
+
+def is_band(overlay: Overlay, cells: CellMap) -> bool:
+    r0, c0, r1, c1 = overlay.box
+    return overlay.cells > 0 and c0 == 0 and c1 == cells.informative.shape[1]

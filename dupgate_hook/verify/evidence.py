@@ -8,14 +8,14 @@ from typing import Any
 import numpy as np
 
 from dupgate_hook.verify import agree
-from dupgate_hook.verify.verifier import Frame, frames
+from dupgate_hook.verify.verifier import Frame, finest, frames
 
 PROVED, REJECTED, UNVERIFIED = "proved", "rejected", "unverified"
 # The rule (docs/verification.md has the sets each was chosen on):
 MIN_CELLS = 8  # informative cells outside the overlay for the structure rule to speak
 OUTSIDE_AGREE = 0.95  # share of them that must agree
-ALL_AGREE = 0.6  # share of all informative cells, overlay included, that must agree
-COLOUR_GAP = 0.01  # pictures with too little structure: median cell colour gap (0..1)
+ALL_AGREE = 0.6  # share of all informative cells, a blob overlay included, that must agree
+COLOUR_GAP = 0.005  # pictures with too little structure: median cell colour gap (0..1)
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,8 @@ class Evidence:
         shown_a, shown_b = _area(self.a_box), _area(self.b_box)
         # Told from the side of the copy: the picture more of which is the overlap.
         copy, original, scale, shown_o, shown_c = (b, a, self.scale, shown_a, shown_b)
-        if shown_b < shown_a:
+        whole = shown_a >= 0.97 and shown_b >= 0.97
+        if (shown_b < shown_a and not whole) or (whole and self.scale > 1):  # else: the smaller file
             copy, original, scale, shown_o, shown_c = (a, b, 1 / max(self.scale, 1e-9), shown_b, shown_a)
         parts = [f"{copy} is {original}"]
         if shown_o < 0.97:
@@ -50,6 +51,8 @@ class Evidence:
         if shown_c < 0.97:
             parts.append(f"with a border or letterbox ({1 - shown_c:.0%} of it)")
         text = ", ".join(parts)
+        if self.rule == "no placement":
+            return "rejected: no scale and shift shows one picture in the other"
         if self.rule == "colour":
             text += "; little structure to compare, its colours agree"
         else:
@@ -81,7 +84,11 @@ def _area(box: tuple[float, float, float, float]) -> float:
 
 
 def judge(fr: Frame) -> tuple[str, str, float, float]:
-    """(verdict, rule, agreement, overlay share) of one placement."""
+    """(verdict, rule, agreement, overlay share) of one placement.
+
+    One overlay may be left out. A banner (a band across the whole width) is left out
+    whole. Any other overlay must be one piece (a logo, a caption) and still leave most of
+    the structure agreeing: two eyes that differ, or a sprite and a logo, are not one overlay."""
     cells = fr.cells
     overlay = agree.best_overlay(cells)
     outside = ~overlay.mask(cells.informative.shape)
@@ -91,7 +98,10 @@ def judge(fr: Frame) -> tuple[str, str, float, float]:
     overall = float((informative & cells.agree).sum() / max(1, informative.sum()))
     share = overlay.cells / max(1, cells.cells)
     if counted.sum() >= MIN_CELLS:
-        ok = agreement >= OUTSIDE_AGREE and overall >= ALL_AGREE
+        ok = agreement >= OUTSIDE_AGREE
+        if overlay.cells and not agree.is_band(overlay, cells):
+            differing = overlay.mask(informative.shape) & informative & ~cells.agree
+            ok = ok and overall >= ALL_AGREE and agree.pieces(differing) <= 1
         return (PROVED if ok else REJECTED), "structure", agreement, share
     gap = float(np.median(cells.colour_gap[outside])) if outside.any() else 1.0
     return (PROVED if gap <= COLOUR_GAP else REJECTED), "colour", agreement, share
@@ -102,10 +112,16 @@ def verify_pictures(
 ) -> Evidence:
     """The evidence for pictures a and b (uint8 RGB, as decoded for verification) whose files
     are a_size and b_size (width, height) pixels: the first placement that proves them one
-    picture, else the best rejected one."""
+    picture (at the fine size and, where both have the detail, at the finest), else the best
+    rejected one."""
     best: Evidence | None = None
     for fr in frames(a, b):
         verdict, rule, agreement, overlay = judge(fr)
+        if verdict == PROVED:
+            closer = finest(a, b, fr)
+            if closer is not None:
+                verdict, rule, agreement, overlay = judge(closer)
+                fr = closer
         a_w = (fr.a_box[2] - fr.a_box[0]) * a_size[0]
         b_w = (fr.b_box[2] - fr.b_box[0]) * b_size[0]
         scale = b_w / a_w if a_w > 0 else 0.0
@@ -114,5 +130,6 @@ def verify_pictures(
             return evidence
         if best is None or evidence.agreement > best.agreement:
             best = evidence
-    assert best is not None
+    if best is None:  # no scale and shift shows one picture in the other at all
+        return Evidence(REJECTED, "no placement")
     return best

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+TENSOR_PASSES = 1  # [1 2 1] passes over the tensor: its integration scale
+
 
 @dataclass(frozen=True)
 class Field:
@@ -53,9 +55,9 @@ def structure_field(rgb: np.ndarray) -> Field:
     structure that tells pictures apart) and the tensor once after (the tensor's own scale).
     """
     gx, gy = _gradients(_smooth(rgb))
-    jxx = _smooth((gx * gx).sum(axis=2))
-    jyy = _smooth((gy * gy).sum(axis=2))
-    jxy = _smooth((gx * gy).sum(axis=2))
+    jxx, jyy, jxy = (gx * gx).sum(axis=2), (gy * gy).sum(axis=2), (gx * gy).sum(axis=2)
+    for _ in range(TENSOR_PASSES):
+        jxx, jyy, jxy = _smooth(jxx), _smooth(jyy), _smooth(jxy)
     z = ((jxx - jyy) + 2j * jxy).astype(np.complex64)
     return Field(z, (jxx + jyy).astype(np.float32))
 
