@@ -97,6 +97,23 @@ def test_one_template_with_other_titles_is_rejected() -> None:
     assert evidence.sentence("a.png", "b.png").startswith("rejected:")
 
 
+def test_one_grid_in_other_colours_is_rejected() -> None:
+    """Mosaics of random tiles share every edge; only a colour map that no recolour is tells
+    them apart (both agree on over 80% of their cells)."""
+
+    def mosaic(seed: int) -> Image.Image:
+        rng = np.random.default_rng(seed)
+        tiles = rng.integers(0, 256, (10, 14, 3), dtype=np.uint8)
+        return Image.fromarray(tiles).resize((140, 100), Image.Resampling.NEAREST)
+
+    for seed in (3521, 6676):
+        a, b = mosaic(seed), mosaic(10001)
+        assert verify_pictures(_rgb(a), _rgb(b), a.size, b.size).verdict == REJECTED
+    a = mosaic(3521)
+    swapped = Image.merge("RGB", a.split()[::-1])
+    assert verify_pictures(_rgb(a), _rgb(swapped), a.size, a.size).verdict == PROVED
+
+
 def test_distinct_pictures_are_rejected() -> None:
     a, b = picture(1), picture(2)
     assert verify_pictures(_rgb(a), _rgb(b), a.size, b.size).verdict == REJECTED

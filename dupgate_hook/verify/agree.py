@@ -33,6 +33,8 @@ class CellMap:
     colour_gap: np.ndarray  # float32: mean absolute RGB difference, 0..1
     strength_a: np.ndarray  # float32: rms gradient of a in the cell (0..1 per pixel)
     strength_b: np.ndarray
+    colour_a: np.ndarray | None = None  # float32 (rows, cols, 3): mean colour of the cell, 0..1
+    colour_b: np.ndarray | None = None
 
     @property
     def cells(self) -> int:
@@ -65,9 +67,12 @@ def cell_map(
     informative = np.maximum(strength_a, strength_b) >= EDGE_FLOOR
     if inside is not None:
         informative &= _cell_sums(inside.astype(np.float32), rows, cols, cell) >= cell * cell
-    sums_a, sums_b = _cell_sums(rgb_a, rows, cols, cell), _cell_sums(rgb_b, rows, cols, cell)
-    gap = (np.abs(sums_a - sums_b).mean(axis=2) / (cell * cell)).astype(np.float32)
-    return CellMap(informative, cosine >= AGREE_COSINE, cosine, gap, strength_a, strength_b)
+    colour_a = (_cell_sums(rgb_a, rows, cols, cell) / (cell * cell)).astype(np.float32)
+    colour_b = (_cell_sums(rgb_b, rows, cols, cell) / (cell * cell)).astype(np.float32)
+    gap = np.abs(colour_a - colour_b).mean(axis=2)
+    return CellMap(
+        informative, cosine >= AGREE_COSINE, cosine, gap, strength_a, strength_b, colour_a, colour_b
+    )
 
 
 BANNER_MAX = 0.3  # share of the overlap a banner (a band across the whole width) may cover
@@ -150,3 +155,30 @@ def pieces(mask: np.ndarray) -> int:
 def is_band(overlay: Overlay, cells: CellMap) -> bool:
     r0, c0, r1, c1 = overlay.box
     return overlay.cells > 0 and c0 == 0 and c1 == cells.informative.shape[1]
+
+
+def _quadratic(rgb: np.ndarray) -> np.ndarray:
+    """(n, 3) colours -> (n, 10): 1, r, g, b, and their products (a smooth colour map's basis)."""
+    r, g, b = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+    one = np.ones_like(r)
+    return np.stack([one, r, g, b, r * r, g * g, b * b, r * g, r * b, g * b], axis=1)
+
+
+def colour_misfit(cells: CellMap, keep: np.ndarray) -> float:
+    """How far one picture's cell colours are from any one smooth function of the other's
+    (rms residual, 0..1), over the cells `keep`, the better of both directions.
+
+    A recolour (hue, saturation, brightness, a channel swap, greyscale, inversion, a tint)
+    applies one colour map to the whole picture, so one picture's colours predict the
+    other's; two different pictures that share only their edges (a mosaic, a template in
+    other colours) have colours no single map relates."""
+    if cells.colour_a is None or cells.colour_b is None or keep.sum() < 12:
+        return 0.0
+    a = cells.colour_a[keep].astype(np.float64)
+    b = cells.colour_b[keep].astype(np.float64)
+    best = np.inf
+    for x, y in ((a, b), (b, a)):
+        basis = _quadratic(x)
+        solution, *_ = np.linalg.lstsq(basis, y, rcond=None)
+        best = min(best, float(np.sqrt(np.mean((basis @ solution - y) ** 2))))
+    return best

@@ -16,6 +16,7 @@ MIN_CELLS = 8  # informative cells outside the overlay for the structure rule to
 OUTSIDE_AGREE = 0.95  # share of them that must agree
 ALL_AGREE = 0.6  # share of all informative cells, a blob overlay included, that must agree
 COLOUR_GAP = 0.005  # pictures with too little structure: median cell colour gap (0..1)
+COLOUR_MISFIT = 0.08  # rms (0..1) by which no one colour map relates the two pictures' cells
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ def _area(box: tuple[float, float, float, float]) -> float:
 def judge(fr: Frame) -> tuple[str, str, float, float]:
     """(verdict, rule, agreement, overlay share) of one placement.
 
-    One overlay may be left out. A banner (a band across the whole width) is left out
+    The colours must be related by one colour map (a recolour is one; a mosaic of other
+    colours on the same grid is not). One overlay may be left out. A banner (a band across the whole width) is left out
     whole. Any other overlay must be one piece (a logo, a caption) and still leave most of
     the structure agreeing: two eyes that differ, or a sprite and a logo, are not one overlay."""
     cells = fr.cells
@@ -98,7 +100,7 @@ def judge(fr: Frame) -> tuple[str, str, float, float]:
     overall = float((informative & cells.agree).sum() / max(1, informative.sum()))
     share = overlay.cells / max(1, cells.cells)
     if counted.sum() >= MIN_CELLS:
-        ok = agreement >= OUTSIDE_AGREE
+        ok = agreement >= OUTSIDE_AGREE and agree.colour_misfit(cells, outside) <= COLOUR_MISFIT
         if overlay.cells and not agree.is_band(overlay, cells):
             differing = overlay.mask(informative.shape) & informative & ~cells.agree
             ok = ok and overall >= ALL_AGREE and agree.pieces(differing) <= 1
