@@ -100,7 +100,8 @@ def judge(fr: Frame) -> tuple[str, str, float, float]:
     overall = float((informative & cells.agree).sum() / max(1, informative.sum()))
     share = overlay.cells / max(1, cells.cells)
     if counted.sum() >= MIN_CELLS:
-        ok = agreement >= OUTSIDE_AGREE and agree.colour_misfit(cells, outside) <= COLOUR_MISFIT
+        one_map = agree.colour_misfit(cells, outside) <= COLOUR_MISFIT
+        ok = agreement >= OUTSIDE_AGREE and one_map
         if overlay.cells and not agree.is_band(overlay, cells):
             differing = overlay.mask(informative.shape) & informative & ~cells.agree
             ok = ok and overall >= ALL_AGREE and agree.pieces(differing) <= 1
