@@ -88,9 +88,10 @@ def judge(fr: Frame) -> tuple[str, str, float, float]:
     """(verdict, rule, agreement, overlay share) of one placement.
 
     The colours must be related by one colour map (a recolour is one; a mosaic of other
-    colours on the same grid is not). One overlay may be left out. A banner (a band across the whole width) is left out
-    whole. Any other overlay must be one piece (a logo, a caption) and still leave most of
-    the structure agreeing: two eyes that differ, or a sprite and a logo, are not one overlay."""
+    colours on the same grid is not). One overlay may be left out. A banner (a band across
+    the whole width) is left out whole. Any other overlay must be one piece (a logo, a
+    caption) and still leave most of the structure agreeing: two eyes that differ, or a
+    sprite and a logo, are not one overlay."""
     cells = fr.cells
     overlay = agree.best_overlay(cells)
     outside = ~overlay.mask(cells.informative.shape)
