@@ -119,6 +119,22 @@ def test_distinct_pictures_are_rejected() -> None:
     assert verify_pictures(_rgb(a), _rgb(b), a.size, b.size).verdict == REJECTED
 
 
+def test_cell_map_equals_the_plain_reference() -> None:
+    from dupgate_hook.verify.fields import structure_field
+
+    a = _rgb(picture(21, (96, 72))).astype(np.float32) / 255
+    b = _rgb(picture(21, (96, 72)).rotate(2)).astype(np.float32) / 255
+    fa, fb = structure_field(a), structure_field(b)
+    fast = agree.cell_map(fa, fb, a, b)
+    cell = a.shape[1] // fast.informative.shape[1]
+    informative, agreeing, cosine = reference.cells_plain(
+        fa.z, fb.z, fa.energy, fb.energy, cell, agree.EDGE_FLOOR, agree.AGREE_COSINE
+    )
+    assert fast.cosine == pytest.approx(cosine, abs=1e-4)
+    assert (fast.informative == informative).all() and (fast.agree == agreeing).all()
+    assert 0 < fast.agree.sum() < fast.agree.size  # the rotation leaves some cells disagreeing
+
+
 def test_pieces_counts_one_caption_as_one_and_two_eyes_as_two() -> None:
     caption = np.zeros((6, 12), bool)
     caption[2, [1, 2, 4, 5, 7, 8]] = True  # letters a cell apart

@@ -42,3 +42,33 @@ def best_overlay_value(value: np.ndarray, banner_max: float, blob_max: float) ->
                     if area <= limit * rows * cols:
                         best = max(best, float(value[r0:r1, c0:c1].sum()))
     return best
+
+
+def cells_plain(
+    za: np.ndarray,
+    zb: np.ndarray,
+    energy_a: np.ndarray,
+    energy_b: np.ndarray,
+    cell: int,
+    floor: float,
+    agree: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(informative, agreeing, cosine) per cell, one cell and one pixel at a time."""
+    rows, cols = za.shape[0] // cell, za.shape[1] // cell
+    informative = np.zeros((rows, cols), bool)
+    agreeing = np.zeros((rows, cols), bool)
+    cosine = np.zeros((rows, cols))
+    for r in range(rows):
+        for c in range(cols):
+            inner = norm_a = norm_b = total_a = total_b = 0.0
+            for y in range(r * cell, (r + 1) * cell):
+                for x in range(c * cell, (c + 1) * cell):
+                    inner += float(np.real(za[y, x] * np.conj(zb[y, x])))
+                    norm_a += abs(za[y, x]) ** 2
+                    norm_b += abs(zb[y, x]) ** 2
+                    total_a += float(energy_a[y, x])
+                    total_b += float(energy_b[y, x])
+            cosine[r, c] = inner / np.sqrt(norm_a * norm_b + 1e-18)
+            informative[r, c] = np.sqrt(max(total_a, total_b) / (cell * cell)) >= floor
+            agreeing[r, c] = cosine[r, c] >= agree
+    return informative, agreeing, cosine
