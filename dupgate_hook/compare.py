@@ -138,6 +138,15 @@ def find_pairs(
     return found.best_first()
 
 
+def merged(pairs: list[Pair], more: list[Pair]) -> list[Pair]:
+    """Both lists of pairs, each pair once at its best score, best first (as `best_first`)."""
+    best = {(p.a, p.b): p for p in pairs}
+    for p in more:
+        if (p.a, p.b) not in best or best[(p.a, p.b)].score < p.score:
+            best[(p.a, p.b)] = p
+    return sorted(best.values(), key=lambda pr: (-pr.score, pr.a, pr.b))
+
+
 def clusters(pairs: list[Pair]) -> list[list[str]]:
     """Connected groups ("lineages") of the pairs given, largest first."""
     parent: dict[str, str] = {}

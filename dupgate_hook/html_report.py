@@ -176,7 +176,7 @@ def pair_row(pair: Pair, thumbs: Thumbs, threshold: float, new: frozenset[str] =
 
 
 def _proof(pair: Pair) -> str:
-    """What the pixels proved, under the pair (the regions are in the JSON report)."""
+    """What the pixels proved, in words under the pair (the figures outline the regions)."""
     text = evidence_text(pair)
     return f"<div class=next>{escape(text)}</div>" if text else ""
 

@@ -16,7 +16,7 @@ from dupgate_hook import report
 from dupgate_hook.allowlist import AllowList, load_allowlist
 from dupgate_hook.backends import get_backend
 from dupgate_hook.backends.base import Backend, space_id
-from dupgate_hook.compare import Pair, find_pairs
+from dupgate_hook.compare import Pair, find_pairs, merged
 from dupgate_hook.config import Config, load_config, with_overrides
 from dupgate_hook.embed import Embedded, embed_all
 from dupgate_hook.errors import DupgateError
@@ -161,15 +161,6 @@ def open_session(
     chosen = get_backend(replace(config.backend, base_dir=root, cache_dir=cache_root(repo)))
     stores = open_stores(repo, space_id(chosen), chosen.dimensions)
     return Session(repo, config, chosen, stores, load_allowlist(repo.root if repo else None, config.allow))
-
-
-def merged(pairs: list[Pair], more: list[Pair]) -> list[Pair]:
-    """Both lists of pairs, each pair once at its best score, best first."""
-    best = {(p.a, p.b): p for p in pairs}
-    for p in more:
-        if (p.a, p.b) not in best or best[(p.a, p.b)].score < p.score:
-            best[(p.a, p.b)] = p
-    return sorted(best.values(), key=lambda pr: (-pr.score, pr.a, pr.b))
 
 
 def report_errors(session: Session, embedded: Embedded) -> bool:

@@ -19,7 +19,7 @@ from dupgate_hook import images
 from dupgate_hook.errors import DupgateError, ImageError
 from dupgate_hook.util import atomic_write
 
-SIDE = 384  # long side the verifier decodes at: its finest comparison is at half that
+SIDE = 384  # long side the verifier decodes at: its finest comparison (verifier.FINEST_SIDE)
 _CACHE_VERSION = "v1"
 
 

@@ -17,10 +17,11 @@ from dupgate_hook.verify import agree
 from dupgate_hook.verify.align import Placement, Search, coarse_placements, resized, working_size
 from dupgate_hook.verify.dense import Mapping, refine, warp
 from dupgate_hook.verify.fields import structure_field
+from dupgate_hook.verify.pixels import SIDE
 
 MEDIUM_SIDE = 96
 FINE_SIDE = 192
-FINEST_SIDE = 384  # the decoded pictures' size (pixels.SIDE)
+FINEST_SIDE = SIDE  # the decoded pictures' size
 REFINE = (1 / 1.035, 1.0, 1.035)  # half a coarse scale step either way
 RADIUS = 3  # medium pixels around the coarse placement (a coarse pixel is two)
 FRAMES = 2  # placements whose cells are compared, besides the same framing
